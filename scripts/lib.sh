@@ -48,6 +48,9 @@ ensure_systemd_image() {
   chroot "$dir" systemctl mask systemd-udevd.service systemd-udev-trigger.service \
     getty.target console-getty.service systemd-logind.service >/dev/null 2>&1 || true
   rm -rf "$dir/var/cache/apt/archives/"*.deb "$dir/var/lib/apt/lists/"*
+  # An emptied list directory must not look freshly updated to apt's
+  # cache_valid_time, or the first install finds no packages.
+  touch -d 2000-01-01 "$dir/var/lib/apt/lists"
   tar -C "$dir" -c . | docker import \
     --change 'CMD ["/sbin/init"]' \
     --change 'ENV container=docker' - "$image" >/dev/null

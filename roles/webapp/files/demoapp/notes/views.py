@@ -1,0 +1,82 @@
+"""Endpoints that prove which path the app's database traffic takes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from notes.models import Note
+
+
+def _local_endpoint() -> tuple[str, int] | None:
+    """The address and port of this process's end of the database socket."""
+    raw = connection.connection
+    if raw is None:
+        return None
+    sock = socket.socket(fileno=os.dup(raw.fileno()))
+    try:
+        name = sock.getsockname()
+    finally:
+        sock.close()
+    if isinstance(name, tuple):
+        return name[0], name[1]
+    return None
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """A database round trip, and whether it went through the pooler.
+
+    PostgreSQL reports the address and port of the client it talks to. When
+    that is this process's own socket, the connection is direct; when it is
+    someone else's, a pooler stands in between.
+    """
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT host(inet_client_addr()), inet_client_port(), current_database(), current_user"
+            )
+            client_addr, client_port, database, user = cursor.fetchone()
+            local = _local_endpoint()
+    except Exception as error:  # noqa: BLE001 - any failure is the answer here
+        return JsonResponse({"status": "error", "error": str(error)}, status=503)
+    seen = (client_addr, client_port)
+    settings_db = connection.settings_dict
+    return JsonResponse(
+        {
+            "status": "ok",
+            "via": "direct" if local == seen else "pgbouncer",
+            "target": f"{settings_db['HOST']}:{settings_db['PORT']}",
+            "database": database,
+            "user": user,
+            "db_sees_client": f"{client_addr}:{client_port}",
+            "app_socket": f"{local[0]}:{local[1]}" if local else None,
+        }
+    )
+
+
+@csrf_exempt
+def notes(request: HttpRequest) -> JsonResponse:
+    """GET: how many notes and the latest ones; POST: add one."""
+    if request.method == "POST":
+        if request.content_type == "application/json":
+            body = json.loads(request.body or b"{}").get("body", "")
+        else:
+            body = request.POST.get("body", "")
+        if not body:
+            return JsonResponse({"error": "body is required"}, status=400)
+        note = Note.objects.create(body=body)
+        return JsonResponse({"id": note.id, "body": note.body}, status=201)
+    if request.method != "GET":
+        return JsonResponse({"error": "method not allowed"}, status=405)
+    latest = Note.objects.order_by("-id")[:20]
+    return JsonResponse(
+        {
+            "count": Note.objects.count(),
+            "latest": [{"id": n.id, "body": n.body, "created_at": n.created_at.isoformat()} for n in latest],
+        }
+    )

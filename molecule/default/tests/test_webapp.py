@@ -1,0 +1,86 @@
+"""The Django app: served by gunicorn, pooled through PgBouncer, writing real rows."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from urllib.parse import urlsplit
+
+from conftest import address, get_host, hosts_of
+
+testinfra_hosts = [f"ansible://{name}" for name in hosts_of("webapp")]
+
+ENV_FILE = "/etc/pgstack-webapp/env"
+
+
+def environment(host) -> dict[str, str]:
+    lines = host.file(ENV_FILE).content_string.splitlines()
+    pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    return {key: value.strip('"') for key, value in pairs}
+
+
+def get(host, path: str) -> dict:
+    return json.loads(host.check_output("curl -fsS http://127.0.0.1:8000%s", path))
+
+
+def test_service_running_and_enabled_as_its_own_user(host) -> None:
+    service = host.service("pgstack-webapp")
+    assert service.is_running
+    assert service.is_enabled
+    assert host.socket("tcp://0.0.0.0:8000").is_listening
+    cgroup = host.check_output("systemctl show -p ControlGroup --value pgstack-webapp")
+    pids = host.check_output("cat /sys/fs/cgroup%s/cgroup.procs", cgroup).split()
+    assert len(pids) >= 3  # the gunicorn arbiter and its two workers
+    users = {host.check_output("stat -c %%U /proc/%s", pid) for pid in pids}
+    assert users == {"webapp"}
+
+
+def test_environment_file_is_root_only(host) -> None:
+    env = host.file(ENV_FILE)
+    assert env.user == "root" and env.group == "root" and env.mode == 0o600
+    assert host.file("/etc/pgstack-webapp").mode == 0o700
+
+
+def test_database_urls_point_at_pooler_and_postgres(host) -> None:
+    env = environment(host)
+    pooled, direct = urlsplit(env["DATABASE_URL"]), urlsplit(env["DATABASE_URL_DIRECT"])
+    assert pooled.port == 6432 and pooled.hostname in {address(n) for n in hosts_of("pgbouncer")}
+    assert direct.port == 5432 and direct.hostname in {address(n) for n in hosts_of("postgres")}
+    assert pooled.path == direct.path == "/app"
+
+
+def test_code_is_not_writable_by_the_app_user(host) -> None:
+    assert host.run("sudo -u webapp test -w /opt/pgstack-webapp/demoapp/settings.py").rc != 0
+    assert host.run("sudo -u webapp test -r /opt/pgstack-webapp/demoapp/settings.py").rc == 0
+
+
+def test_healthz_goes_through_pgbouncer(host) -> None:
+    health = get(host, "/healthz")
+    assert health["status"] == "ok"
+    assert health["via"] == "pgbouncer"
+    pooler = urlsplit(environment(host)["DATABASE_URL"]).hostname
+    assert health["db_sees_client"].split(":")[0] == pooler
+
+
+def test_notes_are_written_to_postgres(host) -> None:
+    token = f"verify-{uuid.uuid4()}"
+    before = get(host, "/notes")["count"]
+    created = json.loads(host.check_output("curl -fsS -X POST -d body=%s http://127.0.0.1:8000/notes", token))
+    assert created["body"] == token
+    assert get(host, "/notes")["count"] == before + 1
+    db_address = urlsplit(environment(host)["DATABASE_URL_DIRECT"]).hostname
+    (db_name,) = [n for n in hosts_of("postgres") if address(n) == db_address]
+    rows = get_host(db_name).check_output(
+        "sudo -u postgres psql -d app -Atc \"SELECT count(*) FROM notes_note WHERE body = '%s'\"" % token
+    )
+    assert rows == "1"
+
+
+def test_migrations_are_applied(host) -> None:
+    plan = host.check_output(
+        "cd /opt/pgstack-webapp && set -a && . %s && setpriv --reuid=webapp --regid=webapp --init-groups"
+        " -- python3 manage.py showmigrations --plan",
+        ENV_FILE,
+    )
+    assert "[X]  notes.0001_initial" in plan
+    assert "[ ]" not in plan

@@ -26,7 +26,8 @@ def clear_texts(host) -> list[str]:
 def test_no_clear_text_password_in_files(host, which: int) -> None:
     needle = clear_texts(host)[which]
     files = host.run("grep -rlF -- %s " + SEARCHED + " 2>/dev/null", needle).stdout.split()
-    allowed = {"/etc/pgstack-webapp/env"} if "webapp" in variables(host.backend.get_hostname())["group_names"] else set()
+    is_app_host = "webapp" in variables(host.backend.get_hostname())["group_names"]
+    allowed = {"/etc/pgstack-webapp/env"} if is_app_host else set()
     assert set(files) <= allowed, files
 
 

@@ -71,7 +71,7 @@ def test_notes_are_written_to_postgres(host) -> None:
     db_address = urlsplit(environment(host)["DATABASE_URL_DIRECT"]).hostname
     (db_name,) = [n for n in hosts_of("postgres") if address(n) == db_address]
     rows = get_host(db_name).check_output(
-        "sudo -u postgres psql -d app -Atc \"SELECT count(*) FROM notes_note WHERE body = '%s'\"" % token
+        f"sudo -u postgres psql -d app -Atc \"SELECT count(*) FROM notes_note WHERE body = '{token}'\""
     )
     assert rows == "1"
 

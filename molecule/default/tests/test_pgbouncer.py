@@ -67,7 +67,7 @@ def test_settings_follow_the_version(host) -> None:
 
 def test_descriptor_limit_follows_max_client_conn(host) -> None:
     limit = int(host.check_output("systemctl show -p LimitNOFILE --value pgbouncer"))
-    assert limit >= 1000 + 25
+    assert limit == 2 * 1000 + 100
     pid = host.check_output("systemctl show -p MainPID --value pgbouncer")
     assert f"Max open files            {limit}" in host.check_output("cat /proc/%s/limits", pid)
 

@@ -28,9 +28,10 @@ def test_service_running_and_enabled_as_its_own_user(host) -> None:
     assert service.is_running
     assert service.is_enabled
     assert host.socket("tcp://0.0.0.0:8000").is_listening
-    cgroup = host.check_output("systemctl show -p ControlGroup --value pgstack-webapp")
-    pids = host.check_output("cat /sys/fs/cgroup%s/cgroup.procs", cgroup).split()
-    assert len(pids) >= 3  # the gunicorn arbiter and its two workers
+    main = host.check_output("systemctl show -p MainPID --value pgstack-webapp")
+    workers = host.check_output("cat /proc/%s/task/%s/children", main, main).split()
+    assert len(workers) == 2  # webapp_workers
+    pids = [main, *workers]
     users = {host.check_output("stat -c %%U /proc/%s", pid) for pid in pids}
     assert users == {"webapp"}
 

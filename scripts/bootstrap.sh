@@ -32,6 +32,9 @@ fi
 stage "docker engine"
 ensure_docker
 
+stage "docker compose plugin"
+ensure_compose_plugin
+
 for suite in trixie bookworm; do
   stage "systemd base image pgstack/debian-systemd:$suite"
   ensure_systemd_image "$suite"

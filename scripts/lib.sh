@@ -56,3 +56,33 @@ ensure_systemd_image() {
     --change 'ENV container=docker' - "$image" >/dev/null
   rm -rf "$dir" "$dir.log"
 }
+
+# The Compose v2 plugin (docker compose), which community.docker's
+# docker_compose_v2 drives. Debian 12 has only Compose v1; Debian 13's
+# docker-compose package is v2 and depends on nothing newer than Debian 12's
+# libc, so on Debian 12 that one package is taken from trixie, pinned so that
+# nothing else ever is.
+ensure_compose_plugin() {
+  docker compose version >/dev/null 2>&1 && return 0
+  local suite
+  suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  if [[ $suite == bookworm ]]; then
+    cat >/etc/apt/sources.list.d/pgstack-trixie.sources <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    cat >/etc/apt/preferences.d/pgstack-trixie <<'PIN'
+Package: *
+Pin: release n=trixie
+Pin-Priority: 1
+PIN
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose/trixie >/dev/null
+  else
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+  fi
+  docker compose version
+}

@@ -45,6 +45,7 @@ run "pytest: SCRAM filter, role specs, variable checks" python -m pytest -v test
 run "collection build, install, pgstack.pgbouncer.deploy by name" installed_collection
 run "molecule test -s default (Debian 13 + 12, host mode)" molecule test -s default
 run "molecule test -s docker (Compose mode on this Docker host)" molecule test -s docker
+run "molecule test -s rollback (bypass and restore drill, both modes)" molecule test -s rollback
 stage_end
 
 printf '\nwhole test command: %ss\n' "$((SECONDS - started))"

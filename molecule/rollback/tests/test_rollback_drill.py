@@ -1,0 +1,197 @@
+"""The 3 a.m. drill, in host mode and in Docker mode.
+
+Deploy; write rows; kill PgBouncer; rollback.yml (the app answers again, via
+direct, and takes more rows); a plain deploy.yml keeps the bypass; restore.yml
+(the app goes through PgBouncer again). Every row written is still there and
+PostgreSQL was never restarted. While rollback.yml and restore.yml run, the
+app's /healthz is polled and the longest gap in service is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
+SCENARIO = Path(__file__).parents[1]
+_BESIDE = Path(sys.executable).parent / "ansible-playbook"
+PLAYBOOK = str(_BESIDE) if _BESIDE.exists() else shutil.which("ansible-playbook")
+DOCKER_DIR = "/var/tmp/pgstack-molecule-rollback"
+DOCKER_FILES = "-f compose.db.yaml -f compose.pgbouncer.yaml -f compose.web.yaml"
+
+
+def sh(command: str) -> str:
+    return subprocess.run(command, shell=True, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def ansible(inventory: str, playbook: str) -> dict[str, int]:
+    """Run a playbook; return the changed count per host from its recap."""
+    result = subprocess.run(
+        [PLAYBOOK, "-i", inventory, f"playbooks/{playbook}"],
+        cwd=PROJECT, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"},
+    )
+    assert result.returncode == 0, f"{playbook} failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.M)
+    return {host: int(changed) for host, changed in recap}
+
+
+@dataclass
+class Mode:
+    name: str
+    inventory: str
+    app: str
+    kill_pgbouncer: str
+    psql: str  # a shell command prefix that runs psql as postgres on the app database
+    started: str  # a shell command printing what must not change if PostgreSQL is never restarted
+
+    def health(self) -> dict:
+        with urllib.request.urlopen(f"{self.app}/healthz", timeout=2) as response:
+            return json.load(response)
+
+    def write(self, body: str) -> None:
+        data = f"body={body}".encode()
+        with urllib.request.urlopen(f"{self.app}/notes", data=data, timeout=5) as response:
+            assert response.status == 201
+
+    def count(self, prefix: str) -> int:
+        return int(sh(f"{self.psql} \"SELECT count(*) FROM notes_note WHERE body LIKE '{prefix}%'\""))
+
+
+@dataclass
+class Poller:
+    """Polls /healthz from another thread while a playbook runs."""
+
+    url: str
+    samples: list[tuple[float, bool]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> Poller:
+        self.started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            at = time.monotonic()
+            try:
+                with urllib.request.urlopen(self.url, timeout=1) as response:
+                    ok = response.status == 200 and json.load(response)["status"] == "ok"
+            except Exception:  # noqa: BLE001 - any failure is a miss
+                ok = False
+            self.samples.append((at, ok))
+            time.sleep(0.05)
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(1.0)  # a little after the playbook, to see the service settle
+        self._stop.set()
+        self._thread.join()
+        self.ended = time.monotonic()
+
+    def longest_gap(self) -> float:
+        """Longest time without a successful answer, edges of the window included."""
+        ok = [at for at, good in self.samples if good]
+        assert ok, "the app never answered while the playbook ran"
+        edges = [self.started, *ok, self.ended]
+        return max(b - a for a, b in zip(edges, edges[1:], strict=False))
+
+    def misses(self) -> int:
+        return sum(1 for _, good in self.samples if not good)
+
+
+def host_mode() -> Iterator[Mode]:
+    yield Mode(
+        name="host",
+        inventory=os.environ["MOLECULE_INVENTORY_FILE"],
+        app="http://127.0.0.1:18100",
+        kill_pgbouncer="docker exec pgstack-rb-pool systemctl kill --signal=SIGKILL pgbouncer",
+        psql="docker exec pgstack-rb-db runuser -u postgres -- psql -d app -Atc",
+        started="docker exec pgstack-rb-db runuser -u postgres -- psql -Atc 'SELECT pg_postmaster_start_time()'",
+    )
+
+
+def docker_mode() -> Iterator[Mode]:
+    compose = f"cd {DOCKER_DIR} && docker compose {DOCKER_FILES}"
+
+    def teardown() -> None:
+        if Path(f"{DOCKER_DIR}/compose.db.yaml").exists():
+            sh(f"{compose} down --volumes --remove-orphans")
+        shutil.rmtree(DOCKER_DIR, ignore_errors=True)
+
+    teardown()
+    inventory = str(SCENARIO / "docker-inventory.yml")
+    ansible(inventory, "deploy.yml")
+    try:
+        yield Mode(
+            name="docker",
+            inventory=inventory,
+            app="http://127.0.0.1:18200",
+            kill_pgbouncer="docker kill pgstack-molecule-rollback-pgbouncer-1",
+            psql=f"{compose} exec -T -u postgres db psql -d app -Atc",
+            started=f"docker inspect -f '{{{{.Id}}}} {{{{.State.StartedAt}}}}' pgstack-molecule-rollback-db-1 && "
+            f"{compose} exec -T -u postgres db psql -Atc 'SELECT pg_postmaster_start_time()'",
+        )
+    finally:
+        teardown()
+
+
+@pytest.fixture(params=["host", "docker"])
+def mode(request: pytest.FixtureRequest) -> Iterator[Mode]:
+    yield from (host_mode() if request.param == "host" else docker_mode())
+
+
+def test_rollback_and_restore_lose_nothing(mode: Mode) -> None:
+    assert mode.health()["via"] == "pgbouncer"
+    postgres_started = sh(mode.started)
+    for i in range(3):
+        mode.write(f"deployed-{i}")
+
+    sh(mode.kill_pgbouncer)
+    with pytest.raises(urllib.error.HTTPError):  # 503: the app lost its database
+        mode.health()
+
+    with Poller(f"{mode.app}/healthz") as rollback:
+        ansible(mode.inventory, "rollback.yml")
+    assert mode.health()["via"] == "direct"
+    for i in range(3):
+        mode.write(f"bypassed-{i}")
+
+    again = ansible(mode.inventory, "rollback.yml")
+    assert set(again.values()) == {0}, f"second rollback.yml changed something: {again}"
+
+    ansible(mode.inventory, "deploy.yml")
+    assert mode.health()["via"] == "direct", "a plain deploy.yml undid the bypass"
+    mode.write("bypassed-after-deploy")
+
+    with Poller(f"{mode.app}/healthz") as restore:
+        ansible(mode.inventory, "restore.yml")
+    assert mode.health()["via"] == "pgbouncer"
+    for i in range(3):
+        mode.write(f"restored-{i}")
+
+    assert mode.count("deployed-") == 3
+    assert mode.count("bypassed-") == 4
+    assert mode.count("restored-") == 3
+    assert sh(mode.started) == postgres_started, "PostgreSQL was restarted"
+
+    print(
+        f"\n[{mode.name} mode] rollback.yml with PgBouncer dead: longest gap in service "
+        f"{rollback.longest_gap():.2f} s ({rollback.misses()} failed polls of {len(rollback.samples)}; "
+        f"the app was already down when it started)"
+        f"\n[{mode.name} mode] restore.yml: longest gap in service "
+        f"{restore.longest_gap():.2f} s ({restore.misses()} failed polls of {len(restore.samples)})"
+    )

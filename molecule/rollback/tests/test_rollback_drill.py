@@ -37,16 +37,21 @@ def sh(command: str) -> str:
     return subprocess.run(command, shell=True, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def ansible(inventory: str, playbook: str) -> dict[str, int]:
+def ansible(inventory: str, playbook: str, *extra: str) -> dict[str, int]:
     """Run a playbook; return the changed count per host from its recap."""
+    result = ansible_run(inventory, playbook, *extra)
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.M)
+    return {host: int(changed) for host, changed in recap}
+
+
+def ansible_run(inventory: str, playbook: str, *extra: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [PLAYBOOK, "-i", inventory, f"playbooks/{playbook}"],
+        [PLAYBOOK, "-i", inventory, f"playbooks/{playbook}", *extra],
         cwd=PROJECT, capture_output=True, text=True, timeout=900,
         env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"},
     )
     assert result.returncode == 0, f"{playbook} failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.M)
-    return {host: int(changed) for host, changed in recap}
+    return result
 
 
 @dataclass
@@ -164,6 +169,12 @@ def test_rollback_and_restore_lose_nothing(mode: Mode) -> None:
     with pytest.raises(urllib.error.HTTPError):  # 503: the app lost its database
         mode.health()
 
+    # A dry run says it would change the app host, and changes nothing.
+    dry = ansible(mode.inventory, "rollback.yml", "--check", "--diff")
+    assert any(dry.values()), f"rollback.yml --check saw nothing to change: {dry}"
+    with pytest.raises(urllib.error.HTTPError):
+        mode.health()
+
     with Poller(f"{mode.app}/healthz") as rollback:
         ansible(mode.inventory, "rollback.yml")
     assert mode.health()["via"] == "direct"
@@ -182,6 +193,9 @@ def test_rollback_and_restore_lose_nothing(mode: Mode) -> None:
     assert mode.health()["via"] == "pgbouncer"
     for i in range(3):
         mode.write(f"restored-{i}")
+
+    migrate = ansible_run(mode.inventory, "migrate.yml").stdout
+    assert "No migrations to apply." in migrate
 
     assert mode.count("deployed-") == 3
     assert mode.count("bypassed-") == 4

@@ -16,20 +16,21 @@ RUNNER = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 HOST = RUNNER.get_hosts("all")[0]
 VARS = RUNNER.get_variables(HOST)
 PROJECT = VARS["pgstack_docker_project_dir"]
+# What the playbooks name; the tests themselves use compose.yaml, as an operator would.
 FILES = "-f compose.db.yaml -f compose.pgbouncer.yaml -f compose.web.yaml"
 
 
 class Stack:
-    """docker compose, run in the project directory on the Docker host."""
+    """A plain docker compose, run in the project directory on the Docker host."""
 
     def __init__(self, host) -> None:
         self.host = host
 
     def compose(self, args: str, *values: str) -> str:
-        return self.host.check_output(f"cd {PROJECT} && docker compose {FILES} {args}", *values)
+        return self.host.check_output(f"cd {PROJECT} && docker compose {args}", *values)
 
     def run(self, args: str, *values: str):
-        return self.host.run(f"cd {PROJECT} && docker compose {FILES} {args}", *values)
+        return self.host.run(f"cd {PROJECT} && docker compose {args}", *values)
 
     def services(self) -> dict[str, dict]:
         lines = self.compose("ps --all --format json").splitlines()

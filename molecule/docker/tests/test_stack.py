@@ -7,7 +7,7 @@ import re
 import uuid
 from urllib.parse import quote
 
-from conftest import HOST, PROJECT, VARS
+from conftest import FILES, HOST, PROJECT, VARS
 from plugins.filter.scram import scram_sha_256
 
 testinfra_hosts = [f"ansible://{HOST}"]
@@ -35,6 +35,15 @@ def test_dependencies_wait_for_health(host) -> None:
     pgbouncer = host.file(f"{PROJECT}/compose.pgbouncer.yaml").content_string
     assert re.search(r"depends_on:\s+pgbouncer:\s+condition: service_healthy", web)
     assert re.search(r"depends_on:\s+db:\s+condition: service_healthy", pgbouncer)
+
+
+def test_plain_docker_compose_sees_the_same_project(host, stack) -> None:
+    # An operator's "docker compose up -d" in the project directory must
+    # recreate nothing: the same services with the same configuration hashes.
+    hashes = stack.compose("config --hash '*'")
+    assert len(hashes.splitlines()) == 3
+    assert hashes == host.check_output(f"cd {PROJECT} && docker compose {FILES} config --hash '*'")
+    assert host.file(f"{PROJECT}/compose.yaml").mode == 0o644
 
 
 def test_env_file_has_the_guides_urls_and_is_root_only(host) -> None:

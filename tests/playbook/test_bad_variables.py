@@ -71,6 +71,16 @@ def test_bad_value_stops_before_any_change(tmp_path: Path, extra: list[str], nam
     assert "tooShort1" not in output
 
 
+def test_pools_larger_than_max_connections_stop_before_any_change(tmp_path: Path) -> None:
+    # One pooler: (100 + 5 reserve) x 1 database x 1 user; one app host: 2 workers + 1.
+    result = deploy(tmp_path, "-e", "pgbouncer_default_pool_size=100")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "may be asked for 108 connections (localhost: 105, localhost: 3)" in output, output
+    assert "postgres_max_connections 100 leaves 97" in output, output
+    assert "PLAY [Deploy PostgreSQL]" not in output, output
+
+
 def test_missing_secret_is_named(tmp_path: Path) -> None:
     inventory = INVENTORY.replace("    pgstack_db_password: a-good-long-password\n", "")
     (tmp_path / "hosts.yml").write_text(inventory)

@@ -3,17 +3,24 @@
 The playbook runs against this machine itself (connection local) in --check
 mode; the assertions are that it fails in the preflight play, with the
 variable's name in the output, and never starts the first deploying play.
+The failing task's message must be short and name that variable alone, and a
+rejected secret is named, never shown.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).parents[2]
 # The ansible-playbook beside this interpreter (the project's virtualenv), else PATH's.
@@ -35,45 +42,221 @@ all:
     pgbouncer: {hosts: {localhost: {}}}
     webapp: {hosts: {localhost: {}}}
 """
+# Results as one JSON line each, so that the failing task's message can be read.
+ENV = {
+    **os.environ,
+    "ANSIBLE_FORCE_COLOR": "0",
+    "ANSIBLE_NOCOLOR": "1",
+    "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
+    "ANSIBLE_CALLBACK_FORMAT_PRETTY": "false",
+}
+# Docker mode on this machine, in a directory that does not exist: under
+# --check nothing after its creation runs.
+DOCKER = {
+    "pgstack_mode": "docker",
+    "pgstack_docker_project_dir": "/nonexistent/pgstack-preflight-test",
+    "pgstack_postgres_superuser_password": "a-superuser-password",
+}
+# Part of every secret the cases below set: it must never be printed.
+SECRET = "Sekr1t"
+SHORT = 200
 
 pytestmark = pytest.mark.skipif(PLAYBOOK is None, reason="ansible-playbook is not installed")
 
 
-def deploy(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(INVENTORY)
-    return subprocess.run(
-        [PLAYBOOK, "-i", str(inventory), "--check", "playbooks/deploy.yml", *extra],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"},
-    )
+@pytest.fixture(scope="module")
+def facts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Facts gathered by the first run and read from a cache by the others ('smart'
+    gathering): the checks are what is tested here, and gathering all facts takes
+    about half of each run."""
+    return {
+        "ANSIBLE_GATHERING": "smart",
+        "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.jsonfile",
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path_factory.mktemp("facts")),
+        "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "3600",
+    }
 
 
-@pytest.mark.parametrize(
-    ("extra", "named"),
-    [
-        (["-e", "pgbouncer_pool_mode=bogus"], "pgbouncer_pool_mode"),
-        (["-e", "pgbouncer_listen_port=not-a-port"], "pgbouncer_listen_port"),
-        (["-e", "postgres_port=99999"], "postgres_port"),
-        (["-e", "webapp_workers=0"], "webapp_workers"),
-        (["-e", "pgbouncer_max_client_conn=many"], "pgbouncer_max_client_conn"),
-        (["-e", '{"pgbouncer_databases": [{"dbname": "app"}]}'], "pgbouncer_databases"),
-        (["-e", "pgstack_db_password=tooShort1"], "postgres_app_db_password"),
-    ],
-)
-def test_bad_value_stops_before_any_change(tmp_path: Path, extra: list[str], named: str) -> None:
-    result = deploy(tmp_path, *extra)
+@pytest.fixture
+def deploy(tmp_path: Path, facts: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(*extra: str, inventory: str = INVENTORY) -> subprocess.CompletedProcess[str]:
+        (tmp_path / "hosts.yml").write_text(inventory)
+        return subprocess.run(
+            [PLAYBOOK, "-i", str(tmp_path / "hosts.yml"), "--check", "playbooks/deploy.yml", *extra],
+            cwd=ROOT, capture_output=True, text=True, timeout=300, env={**ENV, **facts},
+        )
+
+    return run
+
+
+def variables() -> set[str]:
+    """Every variable a message could name: the roles' options and the shared pgstack_* values."""
+    names: set[str] = set()
+    for role in (ROOT / "roles").iterdir():
+        spec = yaml.safe_load((role / "meta/argument_specs.yml").read_text())
+        names |= set(spec["argument_specs"]["main"]["options"])
+        names |= set(re.findall(r"\bpgstack_[a-z_]+", (role / "defaults/main.yml").read_text()))
+    return names
+
+
+VARIABLES = variables()
+
+
+def failure_message(output: str) -> str:
+    """The msg of the first failed task's result."""
+    for line in output.splitlines():
+        if line.startswith("fatal: ["):
+            result: dict[str, Any] = json.loads(line.split(" => ", 1)[1])
+            return str(result["msg"]).removeprefix("Validation of arguments failed:\n")
+    raise AssertionError(f"no failed task in:\n{output}")
+
+
+def e(**values: Any) -> list[str]:
+    return ["-e", json.dumps(values)]
+
+
+def docker(**values: Any) -> list[str]:
+    return e(**DOCKER, **values)
+
+
+def case(extra: list[str], named: str) -> Any:
+    return pytest.param(extra, named, id=f"{named}:{' '.join(extra[1::2])[:60]}")
+
+
+APP = {"name": "app"}
+USER = {"name": "app", "password": "a-good-long-password"}
+
+CASES = [
+    # Kept from the first version of this test.
+    case(["-e", "pgbouncer_pool_mode=bogus"], "pgbouncer_pool_mode"),
+    case(["-e", "pgbouncer_listen_port=not-a-port"], "pgbouncer_listen_port"),
+    case(["-e", "postgres_port=99999"], "postgres_port"),
+    case(["-e", "webapp_workers=0"], "webapp_workers"),
+    case(["-e", "pgbouncer_max_client_conn=many"], "pgbouncer_max_client_conn"),
+    case(["-e", '{"pgbouncer_databases": [{"dbname": "app"}]}'], "pgbouncer_databases"),
+    case(["-e", "pgstack_db_password=tooShort1"], "postgres_app_db_password"),
+    # postgres: pg_hba.conf, postgresql.conf, SQL.
+    case(e(postgres_app_db_name="app db"), "postgres_app_db_name"),
+    case(e(postgres_app_db_name="app\nhost all all 0.0.0.0/0 trust"), "postgres_app_db_name"),
+    case(e(postgres_app_db_name="all"), "postgres_app_db_name"),
+    case(e(postgres_app_db_user="app,postgres"), "postgres_app_db_user"),
+    case(e(postgres_app_db_user="postgres"), "postgres_app_db_user"),
+    case(e(postgres_app_db_password=f"{SECRET}-long\n"), "postgres_app_db_password"),
+    case(e(postgres_listen_addresses="localhost"), "postgres_listen_addresses"),
+    case(e(postgres_listen_addresses=["localhost", "*' port = '1"]), "postgres_listen_addresses[1]"),
+    case(e(postgres_max_connections=-5), "postgres_max_connections"),
+    case(e(postgres_client_hosts=["nosuchhost"]), "postgres_client_hosts[0]"),
+    case(e(postgres_client_addresses=["10.0.0.0/8 trust"]), "postgres_client_addresses[0]"),
+    case(e(postgres_settings={"work_mem": "4MB'\nlisten_addresses = '*"}), "postgres_settings.work_mem"),
+    case(e(postgres_settings={"search_path": "it's"}), "postgres_settings.search_path"),
+    case(e(postgres_settings={"listen_addresses": "*"}), "postgres_settings.listen_addresses"),
+    case(e(postgres_settings={"include_dir": "/tmp"}), "postgres_settings.include_dir"),
+    case(e(postgres_settings={"superuser_reserved_connections": "many"}), "postgres_settings"),
+    case(e(postgres_docker_image="postgres:17\n    privileged: true"), "postgres_docker_image"),
+    case(e(pgstack_mode="docker", pgstack_docker_project_dir="/nonexistent/x"), "postgres_superuser_password"),
+    # pgbouncer: pgbouncer.ini, userlist.txt.
+    case(e(pgbouncer_admin_user="pgbouncer_admin,app"), "pgbouncer_admin_user"),
+    case(e(pgbouncer_admin_user="app"), "pgbouncer_admin_user"),
+    case(e(pgbouncer_admin_password=f"{SECRET}-admin\nx"), "pgbouncer_admin_password"),
+    case(e(pgbouncer_stats_users=["stats\nadmin_users = app"]), "pgbouncer_stats_users[0]"),
+    case(e(pgbouncer_stats_users="stats"), "pgbouncer_stats_users"),
+    case(e(pgbouncer_settings={"auth_type": "trust"}), "pgbouncer_settings.auth_type"),
+    case(e(pgbouncer_settings={"AUTH_TYPE": "trust"}), "pgbouncer_settings.AUTH_TYPE"),
+    case(e(pgbouncer_settings={"server_reset_query": "DISCARD ALL\nauth_type = trust"}), "pgbouncer_settings"),
+    case(e(pgbouncer_settings={"log_connections": True}), "pgbouncer_settings.log_connections"),
+    case(e(pgbouncer_databases=[{"name": "app", "pool_size": "lots"}]), "pgbouncer_databases[0].pool_size"),
+    case(e(pgbouncer_databases=[{"name": "app db"}]), "pgbouncer_databases[0].name"),
+    case(e(pgbouncer_databases=[APP, {"name": "x\n[pgbouncer]"}]), "pgbouncer_databases[1].name"),
+    case(e(pgbouncer_databases=[{"name": "app", "dbname": "app,other"}]), "pgbouncer_databases[0].dbname"),
+    case(e(pgbouncer_databases=[{"name": "app", "host": "db dbname=postgres"}]), "pgbouncer_databases[0].host"),
+    case(e(pgbouncer_databases=[{"name": "app", "port": 0}]), "pgbouncer_databases[0].port"),
+    case(e(pgbouncer_databases=[{"name": "app", "pool_mode": "bogus"}]), "pgbouncer_databases[0].pool_mode"),
+    case(e(pgbouncer_databases=[{"name": "app", "poolsize": 5}]), "pgbouncer_databases[0]"),
+    case(e(pgbouncer_databases=[APP, APP]), "pgbouncer_databases[1].name"),
+    case(e(pgbouncer_databases=[{"name": "pgbouncer"}]), "pgbouncer_databases[0].name"),
+    case(e(pgbouncer_users=[{"name": "app user", "password": "a-good-long-password"}]), "pgbouncer_users[0].name"),
+    case(e(pgbouncer_users=[USER, {"name": "a,b", "password": "a-good-long-password"}]), "pgbouncer_users[1].name"),
+    case(e(pgbouncer_users=[{"name": "app", "password": SECRET}]), "pgbouncer_users[0].password"),
+    case(e(pgbouncer_users=[{"name": "app", "password": f"{SECRET}-long\nx"}]), "pgbouncer_users[0].password"),
+    case(e(pgbouncer_server_idle_timeout=-1), "pgbouncer_server_idle_timeout"),
+    case(e(pgbouncer_query_wait_timeout="-30"), "pgbouncer_query_wait_timeout"),
+    case(e(pgbouncer_reserve_pool_size=-5), "pgbouncer_reserve_pool_size"),
+    case(e(pgbouncer_default_pool_size=0), "pgbouncer_default_pool_size"),
+    case(e(pgbouncer_ignore_startup_parameters=["extra_float_digits,options"]), "pgbouncer_ignore_startup_parameters"),
+    case(e(pgbouncer_listen_addr="127.0.0.1\nauth_type = trust"), "pgbouncer_listen_addr"),
+    case(e(pgbouncer_db_host="10.0.0.1 dbname=postgres"), "pgbouncer_db_host"),
+    case(e(pgbouncer_db_port=70000), "pgbouncer_db_port"),
+    case(e(pgbouncer_postgres_host="nosuchhost"), "pgbouncer_postgres_host"),
+    # webapp: environment file, systemd unit, Compose.
+    case(e(webapp_allowed_hosts="example.com"), "webapp_allowed_hosts"),
+    case(e(webapp_allowed_hosts={"example.com": 1}), "webapp_allowed_hosts"),
+    case(e(webapp_allowed_hosts=["a.example,b.example"]), "webapp_allowed_hosts[0]"),
+    case(e(webapp_extra_env={"DATABASE_URL": "postgres://elsewhere/app"}), "webapp_extra_env.DATABASE_URL"),
+    case(e(webapp_extra_env={"MY VAR": "x"}), "webapp_extra_env"),
+    case(e(webapp_extra_env={"TOKEN": f"{SECRET}\nDJANGO_DEBUG=1"}), "webapp_extra_env.TOKEN"),
+    case(e(webapp_secret_key=f"{SECRET}-that-is-long-enough-for-django\n"), "webapp_secret_key"),
+    case(e(webapp_db_password=f"{SECRET}-long\n"), "webapp_db_password"),
+    case(e(webapp_django_settings_module="demoapp.settings; rm -rf /"), "webapp_django_settings_module"),
+    case(e(webapp_wsgi_application="demoapp.wsgi --reload"), "webapp_wsgi_application"),
+    case(e(webapp_service_name="pgstack webapp"), "webapp_service_name"),
+    case(e(webapp_user="root"), "webapp_user"),
+    case(e(webapp_env_file="/etc/pgstack webapp/env"), "webapp_env_file"),
+    case(e(webapp_env_file="/etc/pgstack.env"), "webapp_env_file"),
+    case(e(webapp_app_dir="relative/dir"), "webapp_app_dir"),
+    case(e(webapp_listen_address="0.0.0.0 --reload"), "webapp_listen_address"),
+    case(e(webapp_pooler_host="pool@evil"), "webapp_pooler_host"),
+    case(e(webapp_conn_max_age=-1), "webapp_conn_max_age"),
+    case(e(webapp_manage_command="migrate"), "webapp_manage_command"),
+    case(docker(webapp_secret_key=f"{SECRET}'-that-is-long-enough-for-django"), "webapp_secret_key"),
+    case(docker(webapp_extra_env={"TOKEN": f"{SECRET}'x"}), "webapp_extra_env.TOKEN"),
+    case(docker(webapp_docker_image="pgstack/webapp:local\n    privileged: true"), "webapp_docker_image"),
+]
+
+
+@pytest.mark.parametrize(("extra", "named"), CASES)
+def test_bad_value_stops_before_any_change(deploy: Callable[..., Any], extra: list[str], named: str) -> None:
+    result = deploy(*extra)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert named in output, output
     assert "PLAY [Deploy PostgreSQL]" not in output, output
     # A rejected secret is named, never shown.
-    assert "tooShort1" not in output
+    assert "tooShort1" not in output and SECRET not in output, output
+    # One short message naming this variable, and no other.
+    message = failure_message(output)
+    variable = re.match(r"[a-z0-9_]+", named)
+    assert variable and named in message, message
+    assert len(message) <= SHORT and "\n" not in message, message
+    assert set(re.findall(r"\b[a-z][a-z0-9_]*\b", message)) & VARIABLES == {variable.group()}, message
 
 
-def test_pools_larger_than_max_connections_stop_before_any_change(tmp_path: Path) -> None:
+def test_at_least_forty_distinct_bad_inputs() -> None:
+    assert len({json.dumps(param.values) for param in CASES}) >= 40
+
+
+def test_good_values_pass_the_preflight(deploy: Callable[..., Any]) -> None:
+    # Docker mode in a directory that does not exist: under --check the
+    # deploying plays stop at creating it.
+    result = deploy(
+        *docker(
+            pgstack_db_password="odd/pass:word@with'quote",
+            postgres_listen_addresses=["*"],
+            postgres_client_addresses=["192.168.10.0/24", ".example.org"],
+            postgres_settings={"search_path": '"$user", public', "work_mem": "8MB", "reserved_connections": 2},
+            pgbouncer_databases=[APP, {"name": "reports", "dbname": "app", "port": "5432", "pool_size": "5"}],
+            pgbouncer_settings={"server_reset_query": "DISCARD ALL", "log_connections": 0},
+            pgbouncer_stats_users=["monitoring"],
+            webapp_allowed_hosts=[".example.com", "[::1]", "127.0.0.1"],
+            webapp_extra_env={"SENTRY_DSN": "https://key@sentry.example.com/1", "RETRIES": 3},
+        ),
+    )
+    output = result.stdout + result.stderr
+    assert "PLAY [Deploy PostgreSQL]" in output, output
+
+
+def test_pools_larger_than_max_connections_stop_before_any_change(deploy: Callable[..., Any]) -> None:
     # One pooler: (100 + 5 reserve) x 1 database x 1 user; one app host: 2 workers + 1.
-    result = deploy(tmp_path, "-e", "pgbouncer_default_pool_size=100")
+    result = deploy("-e", "pgbouncer_default_pool_size=100")
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "may be asked for 108 connections (localhost: 105, localhost: 3)" in output, output
@@ -81,14 +264,9 @@ def test_pools_larger_than_max_connections_stop_before_any_change(tmp_path: Path
     assert "PLAY [Deploy PostgreSQL]" not in output, output
 
 
-def test_missing_secret_is_named(tmp_path: Path) -> None:
+def test_missing_secret_is_named(deploy: Callable[..., Any]) -> None:
     inventory = INVENTORY.replace("    pgstack_db_password: a-good-long-password\n", "")
-    (tmp_path / "hosts.yml").write_text(inventory)
-    result = subprocess.run(
-        [PLAYBOOK, "-i", str(tmp_path / "hosts.yml"), "--check", "playbooks/deploy.yml"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"},
-    )
+    result = deploy(inventory=inventory)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "pgstack_db_password" in output, output

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import address, hosts_of, psql, variables
+from conftest import address, get_host, hosts_of, psql, variables
 
 testinfra_hosts = [f"ansible://{name}" for name in hosts_of("postgres")]
 
@@ -41,6 +41,25 @@ def test_app_role_has_a_scram_verifier(host) -> None:
         "sudo -u postgres psql -Atc \"SELECT rolpassword FROM pg_authid WHERE rolname = 'app'\""
     )
     assert stored.startswith("SCRAM-SHA-256$4096:")
+
+
+def test_app_role_has_only_the_rights_it_needs(host) -> None:
+    flags = host.check_output(
+        "sudo -u postgres psql -Atc \"SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication,"
+        " rolbypassrls FROM pg_roles WHERE rolname = 'app'\""
+    )
+    assert flags == "t|f|f|f|f|f"
+
+
+def test_a_new_deployment_gets_its_own_salt() -> None:
+    # Both PostgreSQL hosts hold role app with the same password.
+    salts = set()
+    for name in hosts_of("postgres"):
+        stored = get_host(name).check_output(
+            "sudo -u postgres psql -Atc \"SELECT rolpassword FROM pg_authid WHERE rolname = 'app'\""
+        )
+        salts.add(stored.split("$")[1])
+    assert len(salts) == len(hosts_of("postgres")) == 2
 
 
 def test_app_database_is_utf8_and_owned_by_app(host) -> None:

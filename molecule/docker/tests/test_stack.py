@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from urllib.parse import quote
 
+import pytest
+
 from conftest import FILES, HOST, PROJECT, VARS
-from plugins.filter.scram import scram_sha_256
+from plugins.filter.scram import scram_verifies
 
 testinfra_hosts = [f"ansible://{HOST}"]
 
@@ -98,12 +101,40 @@ def test_userlist_and_postgres_share_the_verifier(host, stack) -> None:
     userlist = host.file(f"{PROJECT}/pgbouncer/userlist.txt").content_string
     entries = dict(re.findall(r'^"([^"]+)" "([^"]+)"$', userlist, re.MULTILINE))
     stored = stack.psql_db("SELECT rolpassword FROM pg_authid WHERE rolname = 'app'")
-    assert entries["app"] == stored == scram_sha_256(PASSWORD, salt_seed="app")
+    assert entries["app"] == stored
+    assert scram_verifies(PASSWORD, stored)
+    assert scram_verifies(VARS["pgstack_pgbouncer_admin_password"], entries["pgbouncer_admin"])
 
 
-def test_superuser_verifier_survives_compose_interpolation(stack) -> None:
+def test_superuser_verifier_is_root_only_and_holds(host, stack) -> None:
     stored = stack.psql_db("SELECT rolpassword FROM pg_authid WHERE rolname = 'postgres'")
-    assert stored == scram_sha_256(VARS["pgstack_postgres_superuser_password"], salt_seed="postgres")
+    assert scram_verifies(VARS["pgstack_postgres_superuser_password"], stored)
+    env = host.file(f"{PROJECT}/db.env")
+    assert env.user == "root" and env.mode == 0o600
+    assert stored in env.content_string
+    assert "SCRAM-SHA-256" not in host.file(f"{PROJECT}/compose.db.yaml").content_string
+
+
+def test_postgres_admits_what_host_mode_admits(stack) -> None:
+    rules = stack.psql_db(
+        "SELECT type, array_to_string(database, ','), array_to_string(user_name, ','),"
+        " coalesce(address, ''), auth_method FROM pg_hba_file_rules WHERE error IS NULL ORDER BY line_number"
+    ).splitlines()
+    assert rules == [
+        "local|all|postgres||peer",
+        "local|all|all||scram-sha-256",
+        "host|all|all|127.0.0.1|scram-sha-256",
+        "host|all|all|::1|scram-sha-256",
+        "host|app|app|samenet|scram-sha-256",
+    ]
+
+
+def test_app_role_has_only_the_rights_it_needs(stack) -> None:
+    flags = stack.psql_db(
+        "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls"
+        " FROM pg_roles WHERE rolname = 'app'"
+    )
+    assert flags == "t|f|f|f|f|f"
 
 
 def test_direct_and_pooled_logins_with_the_apps_credentials(stack) -> None:
@@ -120,3 +151,50 @@ def test_no_clear_text_password_outside_env_file(host) -> None:
                    VARS["pgstack_postgres_superuser_password"]):
         found = host.run("grep -rlF -- %s %s", secret, PROJECT).stdout.split()
         assert set(found) <= {f"{PROJECT}/.env"}, found
+
+
+def serving(host) -> bool:
+    result = host.run("curl -s --max-time 2 %s/healthz", APP)
+    try:
+        return result.rc == 0 and json.loads(result.stdout)["via"] == "pgbouncer"
+    except (ValueError, KeyError):
+        return False
+
+
+@pytest.mark.parametrize(("service", "bound"), [("pgbouncer", 5.0), ("db", 30.0), ("web", 30.0)])
+def test_killed_service_comes_back_by_itself(host, stack, service: str, bound: float) -> None:
+    # SIGKILL from the Docker host, as a crash or the OOM killer would: the
+    # restart policy applies (a "docker kill" would count as a stop asked for).
+    assert serving(host)
+    container = stack.compose("ps -q %s", service)
+    pid = host.check_output("docker inspect -f '{{.State.Pid}}' %s", container)
+    started = time.monotonic()
+    host.check_output("kill -KILL %s", pid)
+    while not serving(host):
+        assert time.monotonic() - started < 60, f"the app did not serve again within 60 s of killing {service}"
+        time.sleep(0.1)
+    took = time.monotonic() - started
+    print(f"\n[docker mode] {service} killed with SIGKILL: the app served again through PgBouncer after {took:.2f} s")
+    assert took <= bound, f"{service}: {took:.2f} s"
+
+
+def test_pgbouncer_stops_promptly_with_a_client_connected(host, stack) -> None:
+    # web holds an idle client session through PgBouncer for 30 s.
+    stack.compose(
+        "exec -T -d web python3 -c %s",
+        "import os, psycopg, time; c = psycopg.connect(os.environ['DATABASE_URL']);"
+        " c.execute('SELECT 1'); c.commit(); time.sleep(30)",
+    )
+    time.sleep(1)
+    clients = stack.psql_admin("SHOW CLIENTS")
+    assert any(row[1] == "app" for row in clients), clients
+    started = time.monotonic()
+    stack.compose("stop pgbouncer")
+    took = time.monotonic() - started
+    stack.compose("start pgbouncer")
+    print(f"\n[docker mode] docker compose stop pgbouncer with a client connected took {took:.2f} s")
+    assert took < 5, f"stopping PgBouncer took {took:.2f} s"
+    deadline = time.monotonic() + 30
+    while not serving(host):
+        assert time.monotonic() < deadline, "the app did not serve again after PgBouncer was started"
+        time.sleep(0.2)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Stand-in for the official image's entrypoint, for what this collection uses:
 # PGDATA, POSTGRES_PASSWORD (stored as given, so a SCRAM verifier stays one),
-# scram-sha-256 for other containers, and "postgres -c ..." as the command.
+# and "postgres -c ..." as the command. pg_hba.conf and the settings come from
+# the configuration the command names, not from the data directory.
 set -eu
 : "${PGDATA:=/var/lib/postgresql/data}"
 bindir=$(ls -d /usr/lib/postgresql/*/bin | tail -n 1)
@@ -15,7 +16,6 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   "$bindir/initdb" --username=postgres --pwfile="$pwfile" --auth-local=peer \
     --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 -D "$PGDATA"
   rm -f "$pwfile"
-  echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
 fi
 [ "${1:-}" = postgres ] && shift
-exec "$bindir/postgres" -D "$PGDATA" -c listen_addresses='*' "$@"
+exec "$bindir/postgres" -D "$PGDATA" "$@"

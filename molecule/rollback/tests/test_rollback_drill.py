@@ -2,9 +2,15 @@
 
 Deploy; write rows; kill PgBouncer; rollback.yml (the app answers again, via
 direct, and takes more rows); a plain deploy.yml keeps the bypass; restore.yml
-(the app goes through PgBouncer again). Every row written is still there and
-PostgreSQL was never restarted. While rollback.yml and restore.yml run, the
-app's /healthz is polled and the longest gap in service is printed.
+(the app goes through PgBouncer again); migrate.yml; report.yml. Every row
+written is still there and PostgreSQL was never restarted. While rollback.yml
+and restore.yml run, the app's /healthz is polled and the longest gap in
+service is printed.
+
+Every playbook runs with -vvv, in host mode as an ordinary user that becomes
+root with sudo; meanwhile the command lines of every process on this machine
+(the test hosts' included) are sampled. No secret (password, SCRAM verifier,
+secret key) may appear in the samples, sudo's log or the playbooks' output.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -44,14 +51,56 @@ def ansible(inventory: str, playbook: str, *extra: str) -> dict[str, int]:
     return {host: int(changed) for host, changed in recap}
 
 
+# Everything the playbooks printed, searched for secrets at the end.
+OUTPUTS: list[str] = []
+
+
 def ansible_run(inventory: str, playbook: str, *extra: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [PLAYBOOK, "-i", inventory, f"playbooks/{playbook}", *extra],
+        [PLAYBOOK, "-vvv", "-i", inventory, f"playbooks/{playbook}", *extra],
         cwd=PROJECT, capture_output=True, text=True, timeout=900,
         env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"},
     )
+    OUTPUTS.append(result.stdout + result.stderr)
     assert result.returncode == 0, f"{playbook} failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
     return result
+
+
+def inventory_vars(inventory: str, host: str) -> dict:
+    ansible_inventory = str(Path(PLAYBOOK).with_name("ansible-inventory"))
+    return json.loads(sh(f"{ansible_inventory} -i {inventory} --host {host}"))
+
+
+@dataclass
+class CommandLines:
+    """Samples every process's command line on this machine, the test hosts'
+    included (containers share its kernel), from another thread."""
+
+    seen: set[str] = field(default_factory=set)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> CommandLines:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    self.seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                except OSError:
+                    pass  # the process has gone
+            time.sleep(0.005)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def leaks(secrets: dict[str, str], *texts: str) -> list[str]:
+    """The names of the secrets found in any of ``texts``."""
+    return sorted({name for name, value in secrets.items() for text in texts if value and value in text})
 
 
 @dataclass
@@ -60,6 +109,8 @@ class Mode:
     inventory: str
     app: str
     kill_pgbouncer: str
+    secrets: dict[str, str]  # name: value, every secret of the stack
+    sudo_log: str  # a shell command printing sudo's log on the test hosts, or ""
     psql: str  # a shell command prefix that runs psql as postgres on the app database
     started: str  # a shell command printing what must not change if PostgreSQL is never restarted
 
@@ -118,12 +169,39 @@ class Poller:
         return sum(1 for _, good in self.samples if not good)
 
 
+def secrets_of(inventory: str, host: str, verifiers: str) -> dict[str, str]:
+    values = inventory_vars(inventory, host)
+    found = {
+        name: values[name]
+        for name in ("pgstack_db_password", "pgstack_pgbouncer_admin_password", "pgstack_django_secret_key",
+                     "pgstack_postgres_superuser_password")
+        if values.get(name)
+    }
+    found["pgstack_db_password (in a URL)"] = quote(values["pgstack_db_password"], safe="")
+    for line in sh(verifiers).splitlines():
+        name, _, verifier = line.partition(" ")
+        found[f"SCRAM verifier of {name}"] = verifier
+        found[f"StoredKey of {name}"] = verifier.split("$")[-1].split(":")[0]
+    return found
+
+
 def host_mode() -> Iterator[Mode]:
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
     yield Mode(
         name="host",
-        inventory=os.environ["MOLECULE_INVENTORY_FILE"],
+        inventory=inventory,
         app="http://127.0.0.1:18100",
-        kill_pgbouncer="docker exec pgstack-rb-pool systemctl kill --signal=SIGKILL pgbouncer",
+        # Killed, and kept from coming back: the pooler's host is in trouble.
+        kill_pgbouncer="docker exec pgstack-rb-pool sh -c "
+        "'systemctl kill --signal=SIGKILL pgbouncer && systemctl stop pgbouncer'",
+        secrets=secrets_of(
+            inventory, "pgstack-rb-web",
+            "docker exec pgstack-rb-db runuser -u postgres -- psql -At -c "
+            "\"SELECT rolname || ' ' || rolpassword FROM pg_authid WHERE rolpassword IS NOT NULL\" && "
+            "docker exec pgstack-rb-pool sed -n 's/^\"\\(.*\\)\" \"\\(.*\\)\"$/\\1 \\2/p' /etc/pgbouncer/userlist.txt",
+        ),
+        sudo_log="for h in pgstack-rb-db pgstack-rb-pool pgstack-rb-web; do"
+        " docker exec $h journalctl --no-pager -q -t sudo; done",
         psql="docker exec pgstack-rb-db runuser -u postgres -- psql -d app -Atc",
         started="docker exec pgstack-rb-db runuser -u postgres -- psql -Atc 'SELECT pg_postmaster_start_time()'",
     )
@@ -145,7 +223,15 @@ def docker_mode() -> Iterator[Mode]:
             name="docker",
             inventory=inventory,
             app="http://127.0.0.1:18200",
+            # A "docker kill" is a stop asked for: the restart policy leaves it down.
             kill_pgbouncer="docker kill pgstack-molecule-rollback-pgbouncer-1",
+            secrets=secrets_of(
+                inventory, "pgstack-rb-docker-host",
+                f"{compose} exec -T -u postgres db psql -At -c "
+                "\"SELECT rolname || ' ' || rolpassword FROM pg_authid WHERE rolpassword IS NOT NULL\" && "
+                f"sed -n 's/^\"\\(.*\\)\" \"\\(.*\\)\"$/\\1 \\2/p' {DOCKER_DIR}/pgbouncer/userlist.txt",
+            ),
+            sudo_log="",
             psql=f"{compose} exec -T -u postgres db psql -d app -Atc",
             started=f"docker inspect -f '{{{{.Id}}}} {{{{.State.StartedAt}}}}' pgstack-molecule-rollback-db-1 && "
             f"{compose} exec -T -u postgres db psql -Atc 'SELECT pg_postmaster_start_time()'",
@@ -160,6 +246,25 @@ def mode(request: pytest.FixtureRequest) -> Iterator[Mode]:
 
 
 def test_rollback_and_restore_lose_nothing(mode: Mode) -> None:
+    with CommandLines() as command_lines:
+        drill(mode)
+    found = leaks(mode.secrets, *command_lines.seen)
+    assert not found, f"on a command line while the playbooks ran: {found}"
+    found = leaks(mode.secrets, *OUTPUTS)
+    assert not found, f"in the output of ansible-playbook -vvv: {found}"
+    if mode.sudo_log:
+        log = sh(mode.sudo_log)
+        assert "COMMAND=" in log, "sudo logged nothing: were the playbooks run through sudo?"
+        found = leaks(mode.secrets, log)
+        assert not found, f"in sudo's log: {found}"
+    print(
+        f"\n[{mode.name} mode] {len(OUTPUTS)} playbook runs with -vvv, {len(command_lines.seen)} distinct command"
+        f" lines sampled: none of {len(mode.secrets)} secrets seen"
+    )
+    OUTPUTS.clear()
+
+
+def drill(mode: Mode) -> None:
     assert mode.health()["via"] == "pgbouncer"
     postgres_started = sh(mode.started)
     for i in range(3):
@@ -196,6 +301,8 @@ def test_rollback_and_restore_lose_nothing(mode: Mode) -> None:
 
     migrate = ansible_run(mode.inventory, "migrate.yml").stdout
     assert "No migrations to apply." in migrate
+    report = ansible_run(mode.inventory, "report.yml").stdout
+    assert "****@" in report
 
     assert mode.count("deployed-") == 3
     assert mode.count("bypassed-") == 4

@@ -271,8 +271,11 @@ def drill(mode: Mode) -> None:
         mode.write(f"deployed-{i}")
 
     sh(mode.kill_pgbouncer)
-    with pytest.raises(urllib.error.HTTPError):  # 503: the app lost its database
+    with pytest.raises(urllib.error.HTTPError) as lost:  # 503: the app lost its database
         mode.health()
+    # The cause, which names internal addresses, stays in the app's log.
+    assert lost.value.code == 503
+    assert json.load(lost.value) == {"status": "error"}
 
     # A dry run says it would change the app host, and changes nothing.
     dry = ansible(mode.inventory, "rollback.yml", "--check", "--diff")

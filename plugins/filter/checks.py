@@ -514,6 +514,7 @@ def pgbouncer_problems(values: Mapping[str, Any], postgres_hosts: Iterable[str] 
             check.add(where, "PgBouncer takes 0 or 1, not a boolean")
         else:
             check.add(where, setting_value(value))
+    check.check("pgbouncer_console_retries", NON_NEGATIVE)
     check.check("pgbouncer_docker_project_dir", own_directory)
     check.check("pgbouncer_docker_base_image", image)
     check.check("pgbouncer_docker_image", image)

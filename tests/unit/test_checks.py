@@ -74,6 +74,8 @@ PGBOUNCER: dict[str, Any] = {
     "pgbouncer_admin_password": "another-good-password",
     "pgbouncer_stats_users": ["monitoring"],
     "pgbouncer_settings": {"server_reset_query": "DISCARD ALL", "log_connections": 0, "tcp_keepalive": 1},
+    "pgbouncer_console_command": "SHOW POOLS",
+    "pgbouncer_console_retries": 5,
     "pgbouncer_no_log": True,
     "pgbouncer_docker_project_dir": "/opt/pgstack",
     "pgbouncer_docker_base_image": "registry.example.com:5000/debian:trixie-slim",
@@ -232,6 +234,7 @@ def test_the_filters_are_registered() -> None:
         ("pgbouncer", {"pgbouncer_settings": {"a": "x\nauth_type = trust"}}, "pgbouncer_settings.a: 'x\\nauth_type"),
         ("pgbouncer", {"pgbouncer_settings": {"log_connections": True}}, "pgbouncer_settings.log_connections:"),
         ("pgbouncer", {"pgbouncer_docker_image": "PgBouncer"}, "pgbouncer_docker_image:"),
+        ("pgbouncer", {"pgbouncer_console_retries": -1}, "pgbouncer_console_retries:"),
         # webapp: env file, systemd unit, Compose.
         ("webapp", {"webapp_db_name": "app\nX=1"}, "webapp_db_name:"),
         ("webapp", {"webapp_pooler_host": "2001:db8::3"}, "webapp_pooler_host: '2001:db8::3' is an IPv6 address"),
@@ -311,7 +314,7 @@ def test_the_managed_lists_match_what_the_roles_write() -> None:
         written |= set((yaml.safe_load(vars_file.read_text()) or {}).get("__postgres_managed_settings", {}))
     conf = (ROLES / "postgres/templates/pgstack.conf.j2").read_text()
     written |= set(re.findall(r"^([a-z_]+) = ", conf, re.MULTILINE)) - POSTGRES_ELSEWHERE
-    compose = (ROLES / "postgres/templates/compose.db.yaml.j2").read_text()
+    compose = (ROLES / "postgres/templates/docker/compose.db.yaml.j2").read_text()
     written |= set(re.findall(r"\b([a-z_]+)=", compose.split("command:", 1)[1].split("\n", 1)[0]))
     assert written == POSTGRES_MANAGED
     env = yaml.safe_load((ROLES / "webapp/vars/main.yml").read_text())

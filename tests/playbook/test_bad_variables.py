@@ -5,6 +5,10 @@ mode; the assertions are that it fails in the preflight play, with the
 variable's name in the output, and never starts the first deploying play.
 The failing task's message must be short and name that variable alone, and a
 rejected secret is named, never shown.
+
+Every run's inventory holds known secrets, and every run (bad value or good)
+is searched for each secret it was given, from the inventory or the command
+line, the rejected one included: none may appear in its output.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, unquote_plus
 
 import pytest
 import yaml
@@ -60,6 +65,17 @@ DOCKER = {
 # Part of every secret the cases below set: it must never be printed.
 SECRET = "Sekr1t"
 SHORT = 200
+# A variable is a secret if its name, or a key on the way to it, says so;
+# every value of webapp_extra_env is one too (a token, a DSN with a key).
+SECRET_NAME = re.compile(r"password|secret")
+SECRET_CONTAINERS = {"webapp_extra_env"}
+# Shorter pieces of a secret are too common to search for.
+SHORTEST_PIECE = 6
+# The secrets every run's inventory holds; every run is searched for them.
+INVENTORY_SECRETS = {
+    name: value for name, value in yaml.safe_load(INVENTORY)["all"]["vars"].items() if SECRET_NAME.search(name)
+}
+assert len(INVENTORY_SECRETS) == 3, INVENTORY_SECRETS
 
 pytestmark = pytest.mark.skipif(PLAYBOOK is None, reason="ansible-playbook is not installed")
 
@@ -90,12 +106,16 @@ def deploy(tmp_path: Path, facts: dict[str, str]) -> Callable[..., subprocess.Co
 
 
 def variables() -> set[str]:
-    """Every variable a message could name: the roles' options and the shared pgstack_* values."""
+    """Every variable a message could name: the roles' options (of every entry
+    point) and the shared pgstack_* values."""
     names: set[str] = set()
     for role in (ROOT / "roles").iterdir():
         spec = yaml.safe_load((role / "meta/argument_specs.yml").read_text())
-        names |= set(spec["argument_specs"]["main"]["options"])
-        names |= set(re.findall(r"\bpgstack_[a-z_]+", (role / "defaults/main.yml").read_text()))
+        for entry_point in spec["argument_specs"].values():
+            names |= set(entry_point.get("options") or {})
+        defaults = role / "defaults/main.yml"
+        if defaults.exists():
+            names |= set(re.findall(r"\bpgstack_[a-z_]+", defaults.read_text()))
     return names
 
 
@@ -109,6 +129,46 @@ def failure_message(output: str) -> str:
             result: dict[str, Any] = json.loads(line.split(" => ", 1)[1])
             return str(result["msg"]).removeprefix("Validation of arguments failed:\n")
     raise AssertionError(f"no failed task in:\n{output}")
+
+
+def _secret_values(value: Any, secret: bool, name: str) -> Iterator[tuple[str, str]]:
+    """(name, value) of every secret in ``value``, a variable or part of one."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _secret_values(item, secret or key in SECRET_CONTAINERS or bool(SECRET_NAME.search(str(key))),
+                                      f"{name}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _secret_values(item, secret, f"{name}[{index}]")
+    elif secret and isinstance(value, str):
+        yield name, value
+
+
+def secrets_of(extra: list[str] | tuple[str, ...], inventory: str = INVENTORY) -> dict[str, str]:
+    """name: value of every secret a run is given: the inventory's, and those
+    of its extra variables (JSON, or one key=value)."""
+    found = dict(_secret_values(yaml.safe_load(inventory)["all"]["vars"], False, "inventory"))
+    for flag, value in zip(extra[::2], extra[1::2], strict=True):
+        assert flag == "-e", extra
+        key, _, item = value.partition("=")
+        found |= _secret_values(json.loads(value) if value.lstrip().startswith("{") else {key: item}, False, "-e")
+    return found
+
+
+def needles(value: str) -> set[str]:
+    """What to search the output for: the value, and each piece of it between
+    the characters an output escapes (line breaks, quotes, backslashes)."""
+    pieces = {value, *re.split(r"[\n\r\t'\"\\]", value)}
+    return {piece for piece in pieces if len(piece) >= SHORTEST_PIECE}
+
+
+def assert_no_secret_shown(output: str, secrets: dict[str, str]) -> None:
+    """No secret in ``output``, as it is or URL-encoded (in a database URL)."""
+    searched = {name: needles(value) for name, value in secrets.items()}
+    assert any(searched.values()), f"no secret to search for: {secrets}"
+    texts = {output, unquote(output), unquote_plus(output)}
+    shown = sorted(name for name, found in searched.items() if any(piece in text for piece in found for text in texts))
+    assert not shown, f"secrets shown: {shown}\n{output}"
 
 
 def e(**values: Any) -> list[str]:
@@ -220,8 +280,9 @@ def test_bad_value_stops_before_any_change(deploy: Callable[..., Any], extra: li
     assert result.returncode != 0, output
     assert named in output, output
     assert "PLAY [Deploy PostgreSQL]" not in output, output
-    # A rejected secret is named, never shown.
-    assert "tooShort1" not in output and SECRET not in output, output
+    # No secret of the run is shown: the inventory's, and a rejected one is named, never shown.
+    assert_no_secret_shown(output, secrets_of(extra))
+    assert SECRET not in output, output
     # One short message naming this variable, and no other.
     message = failure_message(output)
     variable = re.match(r"[a-z0-9_]+", named)
@@ -234,24 +295,56 @@ def test_at_least_forty_distinct_bad_inputs() -> None:
     assert len({json.dumps(param.values) for param in CASES}) >= 40
 
 
+@pytest.mark.parametrize(("extra", "named"), CASES)
+def test_every_secret_a_case_sets_is_searched_for(extra: list[str], named: str) -> None:
+    secrets = secrets_of(extra)
+    for name, value in INVENTORY_SECRETS.items():
+        assert secrets[f"inventory.{name}"] == value
+    # The bad secrets these cases set are among those searched for.
+    for marker in (SECRET, "tooShort1"):
+        if marker in " ".join(extra):
+            assert any(marker in piece for value in secrets.values() for piece in needles(value)), secrets
+
+
+def test_secrets_of_reads_every_kind_of_extra_variable() -> None:
+    secrets = secrets_of([
+        "-e", "pgstack_db_password=short1",
+        *e(pgbouncer_users=[{"name": "app", "password": "pw-in-a-list"}], pgbouncer_admin_user="not-secret",
+           webapp_extra_env={"TOKEN": "a-token-value", "RETRIES": 3}, postgres_superuser_password="su-password"),
+    ])
+    assert secrets == {
+        **{f"inventory.{name}": value for name, value in INVENTORY_SECRETS.items()},
+        "-e.pgstack_db_password": "short1",
+        "-e.pgbouncer_users[0].password": "pw-in-a-list",
+        "-e.webapp_extra_env.TOKEN": "a-token-value",
+        "-e.postgres_superuser_password": "su-password",
+    }
+    assert needles(f"{SECRET}-long\nx") == {f"{SECRET}-long\nx", f"{SECRET}-long"}
+    assert_no_secret_shown("nothing here", secrets)
+    for shown in ("pw-in-a-list", '"a-token-value"', "postgres://app:su%2Dpassword@db", "x=su-password+",
+                  f"got {json.dumps(f'{SECRET}-long' + chr(10))}"):
+        with pytest.raises(AssertionError, match="secrets shown"):
+            assert_no_secret_shown(shown, {**secrets, "-e.bad": f"{SECRET}-long\n"})
+
+
 def test_good_values_pass_the_preflight(deploy: Callable[..., Any]) -> None:
     # Docker mode in a directory that does not exist: under --check the
     # deploying plays stop at creating it.
-    result = deploy(
-        *docker(
-            pgstack_db_password="odd/pass:word@with'quote",
-            postgres_listen_addresses=["*"],
-            postgres_client_addresses=["192.168.10.0/24", ".example.org"],
-            postgres_settings={"search_path": '"$user", public', "work_mem": "8MB", "reserved_connections": 2},
-            pgbouncer_databases=[APP, {"name": "reports", "dbname": "app", "port": "5432", "pool_size": "5"}],
-            pgbouncer_settings={"server_reset_query": "DISCARD ALL", "log_connections": 0},
-            pgbouncer_stats_users=["monitoring"],
-            webapp_allowed_hosts=[".example.com", "[::1]", "127.0.0.1"],
-            webapp_extra_env={"SENTRY_DSN": "https://key@sentry.example.com/1", "RETRIES": 3},
-        ),
+    extra = docker(
+        pgstack_db_password="odd/pass:word@with'quote",
+        postgres_listen_addresses=["*"],
+        postgres_client_addresses=["192.168.10.0/24", ".example.org"],
+        postgres_settings={"search_path": '"$user", public', "work_mem": "8MB", "reserved_connections": 2},
+        pgbouncer_databases=[APP, {"name": "reports", "dbname": "app", "port": "5432", "pool_size": "5"}],
+        pgbouncer_settings={"server_reset_query": "DISCARD ALL", "log_connections": 0},
+        pgbouncer_stats_users=["monitoring"],
+        webapp_allowed_hosts=[".example.com", "[::1]", "127.0.0.1"],
+        webapp_extra_env={"SENTRY_DSN": "https://key@sentry.example.com/1", "RETRIES": 3},
     )
+    result = deploy(*extra)
     output = result.stdout + result.stderr
     assert "PLAY [Deploy PostgreSQL]" in output, output
+    assert_no_secret_shown(output, secrets_of(extra))
 
 
 def test_pools_larger_than_max_connections_stop_before_any_change(deploy: Callable[..., Any]) -> None:
@@ -262,6 +355,7 @@ def test_pools_larger_than_max_connections_stop_before_any_change(deploy: Callab
     assert "may be asked for 108 connections (localhost: 105, localhost: 3)" in output, output
     assert "postgres_max_connections 100 leaves 97" in output, output
     assert "PLAY [Deploy PostgreSQL]" not in output, output
+    assert_no_secret_shown(output, secrets_of(["-e", "pgbouncer_default_pool_size=100"]))
 
 
 def test_missing_secret_is_named(deploy: Callable[..., Any]) -> None:
@@ -271,3 +365,4 @@ def test_missing_secret_is_named(deploy: Callable[..., Any]) -> None:
     assert result.returncode != 0
     assert "pgstack_db_password" in output, output
     assert "PLAY [Deploy PostgreSQL]" not in output, output
+    assert_no_secret_shown(output, secrets_of([], inventory))

@@ -149,7 +149,10 @@ def test_direct_and_pooled_logins_with_the_apps_credentials(stack) -> None:
 def test_no_clear_text_password_outside_env_file(host) -> None:
     for secret in (PASSWORD, quote(PASSWORD, safe=""), VARS["pgstack_pgbouncer_admin_password"],
                    VARS["pgstack_postgres_superuser_password"]):
-        found = host.run("grep -rlF -- %s %s", secret, PROJECT).stdout.split()
+        result = host.run("grep -rlF -- %s %s", secret, PROJECT)
+        # 1 is "not found"; 2 or more is a search that could not run.
+        assert result.rc in (0, 1), f"grep could not search {PROJECT}: {result.stderr}"
+        found = result.stdout.split()
         assert set(found) <= {f"{PROJECT}/.env"}, found
 
 

@@ -36,6 +36,15 @@ POOLER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}")
 # Absolute paths as systemd units and the file tasks take them: no spaces, no
 # quotes, no % (a systemd specifier), no $ or backslash.
 SAFE_PATH = re.compile(r"/[A-Za-z0-9._@+/-]*")
+# A URL path (webapp_health_path), a relative file in the project, a pip
+# requirement, a pip location: one word each (pip's options are one string).
+URL_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*")
+RELATIVE_FILE = re.compile(r"(?!/)(?!.*(?:^|/)\.\.(?:/|$))[A-Za-z0-9._@+/-]+")
+_VERSION_CLAUSE = r"[<>=!~]=?[A-Za-z0-9.*+!_-]+"
+REQUIREMENT = re.compile(
+    rf"[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,-]+\])?(?:{_VERSION_CLAUSE}(?:,{_VERSION_CLAUSE})*)?"
+)
+PIP_LOCATION = re.compile(r"[^\s'\"]+")
 ENV_NAME = re.compile(_IDENTIFIER)
 DOTTED = re.compile(rf"{_IDENTIFIER}(?:\.{_IDENTIFIER})*")
 UNIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
@@ -563,6 +572,15 @@ def webapp_problems(values: Mapping[str, Any]) -> list[str]:
         elif docker and "'" in str(value):
             check.add(where, "must not contain ' in Docker mode (value not shown)")
     check.sequence("webapp_manage_command", string, required=True)
+    check.check("webapp_health_path", text(URL_PATH, "a URL path starting with /"))
+    if values.get("webapp_requirements_file", "") != "":
+        check.check(
+            "webapp_requirements_file", text(RELATIVE_FILE, "a file in the project, relative to webapp_source_dir")
+        )
+    check.sequence("webapp_venv_packages", text(REQUIREMENT, "a pip requirement such as psycopg[binary]>=3.2"))
+    for name in ("webapp_pip_index_url", "webapp_pip_find_links"):
+        if values.get(name, "") != "":
+            check.check(name, text(PIP_LOCATION, "a URL or directory without spaces or quotes"))
     check.check("webapp_docker_project_dir", own_directory)
     check.check("webapp_docker_image", image)
     check.check("webapp_docker_base_image", image)

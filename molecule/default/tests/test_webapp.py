@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 from conftest import address, get_host, hosts_of
 
-testinfra_hosts = [f"ansible://{name}" for name in hosts_of("webapp")]
+# The demo app; pgstack-m-wagtail runs a generated project (test_wagtail.py).
+testinfra_hosts = [f"ansible://{name}" for name in hosts_of("webapp") if name not in hosts_of("wagtail")]
 
 ENV_FILE = "/etc/pgstack-webapp/env"
 

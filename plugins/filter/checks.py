@@ -573,10 +573,9 @@ def webapp_problems(values: Mapping[str, Any]) -> list[str]:
             check.add(where, "must not contain ' in Docker mode (value not shown)")
     check.sequence("webapp_manage_command", string, required=True)
     check.check("webapp_health_path", text(URL_PATH, "a URL path starting with /"))
-    if values.get("webapp_requirements_file", "") != "":
-        check.check(
-            "webapp_requirements_file", text(RELATIVE_FILE, "a file in the project, relative to webapp_source_dir")
-        )
+    for name in ("webapp_requirements_file", "webapp_dockerfile"):
+        if values.get(name, "") != "":
+            check.check(name, text(RELATIVE_FILE, "a file in the project, relative to webapp_source_dir"))
     check.sequence("webapp_venv_packages", text(REQUIREMENT, "a pip requirement such as psycopg[binary]>=3.2"))
     for name in ("webapp_pip_index_url", "webapp_pip_find_links"):
         if values.get(name, "") != "":

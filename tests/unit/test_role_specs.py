@@ -110,3 +110,12 @@ def test_mode_is_chosen_only_by_the_mode_includes(role: str) -> None:
             if f"{role}_mode" in line:
                 seam = "include_tasks:" in line or "include_vars:" in line or line.lstrip().startswith("- name:")
                 assert seam, f"{path}:{number}: {line}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_an_option_has_one_type_in_every_entry_point(role: str) -> None:
+    types: dict[str, tuple] = {}
+    for entry, spec in entry_points(role).items():
+        for name, option in (spec.get("options") or {}).items():
+            kind = (option["type"], option.get("elements"), tuple(option.get("choices") or ()))
+            assert types.setdefault(name, kind) == kind, f"{entry}: {name}"

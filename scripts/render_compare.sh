@@ -359,7 +359,10 @@ deploy_after() {
         echo "AFTER has no molecule/$t/converge.yml" >&2
         return 1
       fi
-      playbook "$after_dir" "$work/$t/after.log" -i "$work/$t/molecule/inventory" "molecule/$t/converge.yml"
+      # The scenario's inventory may name files molecule made (the default
+      # scenario's generated Wagtail project), by its ephemeral directory.
+      MOLECULE_EPHEMERAL_DIRECTORY="$work/$t/molecule" MOLECULE_PROJECT_DIRECTORY="$before_dir" \
+        playbook "$after_dir" "$work/$t/after.log" -i "$work/$t/molecule/inventory" "molecule/$t/converge.yml"
       ;;
   esac
 }

@@ -37,6 +37,17 @@ def address(name: str) -> str:
     return get_host(name).interface("eth0").addresses[0]
 
 
+# The app's environment file on an app host (both the demo and the Wagtail site).
+ENV_FILE = "/etc/pgstack-webapp/env"
+
+
+def environment(host: testinfra.host.Host) -> dict[str, str]:
+    """The app's environment file, name: value."""
+    lines = host.file(ENV_FILE).content_string.splitlines()
+    pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    return {key: value.strip('"') for key, value in pairs}
+
+
 def psql(host: testinfra.host.Host, password: str, *args: str) -> testinfra.backend.base.CommandResult:
     """Run psql on ``host`` with a password from the environment, never argv."""
     return host.run("PGPASSWORD=%s PGCONNECT_TIMEOUT=5 psql --no-psqlrc -At " + " ".join(["%s"] * len(args)),

@@ -11,13 +11,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from conftest import address, get_host, hosts_of, variables
+from conftest import address, environment, get_host, hosts_of, variables
 
 WAGTAIL = hosts_of("wagtail")
 testinfra_hosts = [f"ansible://{name}" for name in WAGTAIL]
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
-ENV_FILE = "/etc/pgstack-webapp/env"
 VENV = "/opt/pgstack-webapp/.venv"
 ADMIN = "admin"
 # The Wagtail host alone, as an operator narrows a rollback or a restore.
@@ -35,12 +34,6 @@ def playbook(name: str, *extra: str, fine: str = "") -> str:
     output = result.stdout + result.stderr
     assert result.returncode == 0 or (fine and fine in output), output[-5000:]
     return output
-
-
-def environment(host) -> dict[str, str]:
-    lines = host.file(ENV_FILE).content_string.splitlines()
-    pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
-    return {key: value.strip('"') for key, value in pairs}
 
 
 def pooler_last_request(host) -> str:

@@ -6,18 +6,11 @@ import json
 import uuid
 from urllib.parse import urlsplit
 
-from conftest import address, get_host, hosts_of
+from conftest import ENV_FILE, address, environment, get_host, hosts_of
 
 # The demo app; pgstack-m-wagtail runs a generated project (test_wagtail.py).
 testinfra_hosts = [f"ansible://{name}" for name in hosts_of("webapp") if name not in hosts_of("wagtail")]
 
-ENV_FILE = "/etc/pgstack-webapp/env"
-
-
-def environment(host) -> dict[str, str]:
-    lines = host.file(ENV_FILE).content_string.splitlines()
-    pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
-    return {key: value.strip('"') for key, value in pairs}
 
 
 def get(host, path: str) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import testinfra
@@ -46,6 +47,17 @@ def environment(host: testinfra.host.Host) -> dict[str, str]:
     lines = host.file(ENV_FILE).content_string.splitlines()
     pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
     return {key: value.strip('"') for key, value in pairs}
+
+
+def endpoints(url: str) -> list[tuple[str, int]]:
+    """The (host, port) a postgres:// URL names, in order: its own, or libpq's
+    host=a,b&port=1,2 list (webapp_pooler_fallback)."""
+    parts = urlsplit(url)
+    if parts.hostname:
+        return [(parts.hostname, parts.port)]
+    query = parse_qs(parts.query)
+    hosts, ports = query["host"][0].split(","), query["port"][0].split(",")
+    return [(h, int(p)) for h, p in zip(hosts, ports, strict=True)]
 
 
 def psql(host: testinfra.host.Host, password: str, *args: str) -> testinfra.backend.base.CommandResult:

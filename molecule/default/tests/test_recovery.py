@@ -57,7 +57,7 @@ def test_pgbouncer_stops_promptly_with_a_client_connected() -> None:
     # its URL comes from the app's environment file, never a command line.
     get_host(WEB).check_output(
         "set -a && . /etc/pgstack-webapp/env && setsid python3 -c '"
-        "import os, psycopg, time; c = psycopg.connect(os.environ[\"DATABASE_URL\"]);"
+        "import os, psycopg, time; c = psycopg.connect(os.environ[\"DATABASE_URL_POOLED\"]);"
         " c.execute(\"SELECT 1\"); c.commit(); time.sleep(30)' </dev/null >/dev/null 2>&1 &"
     )
     time.sleep(1)

@@ -6,7 +6,7 @@ import json
 import uuid
 from urllib.parse import urlsplit
 
-from conftest import ENV_FILE, address, environment, get_host, hosts_of
+from conftest import ENV_FILE, address, endpoints, environment, get_host, hosts_of
 
 # The demo app; pgstack-m-wagtail runs a generated project (test_wagtail.py).
 testinfra_hosts = [f"ansible://{name}" for name in hosts_of("webapp") if name not in hosts_of("wagtail")]
@@ -30,18 +30,27 @@ def test_service_running_and_enabled_as_its_own_user(host) -> None:
     assert users == {"webapp"}
 
 
-def test_environment_file_is_root_only(host) -> None:
+def test_environment_file_is_for_root_and_the_app_only(host) -> None:
+    # gunicorn, as the app user, reads it again on each reload.
     env = host.file(ENV_FILE)
-    assert env.user == "root" and env.group == "root" and env.mode == 0o600
-    assert host.file("/etc/pgstack-webapp").mode == 0o700
+    assert env.user == "root" and env.group == "webapp" and env.mode == 0o640
+    directory = host.file("/etc/pgstack-webapp")
+    assert directory.user == "root" and directory.group == "webapp" and directory.mode == 0o750
+    assert host.run("runuser -u webapp -- test -r %s", ENV_FILE).rc == 0
+    assert host.run("runuser -u nobody -- test -r %s", ENV_FILE).rc != 0
 
 
 def test_database_urls_point_at_pooler_and_postgres(host) -> None:
     env = environment(host)
-    pooled, direct = urlsplit(env["DATABASE_URL"]), urlsplit(env["DATABASE_URL_DIRECT"])
-    assert pooled.port == 6432 and pooled.hostname in {address(n) for n in hosts_of("pgbouncer")}
-    assert direct.port == 5432 and direct.hostname in {address(n) for n in hosts_of("postgres")}
-    assert pooled.path == direct.path == "/app"
+    (pooler,) = endpoints(env["DATABASE_URL_POOLED"])
+    (db,) = endpoints(env["DATABASE_URL_DIRECT"])
+    assert pooler[1] == 6432 and pooler[0] in {address(n) for n in hosts_of("pgbouncer")}
+    assert db[1] == 5432 and db[0] in {address(n) for n in hosts_of("postgres")}
+    # webapp_pooler_fallback: PgBouncer first, PostgreSQL when no pooler answers.
+    assert endpoints(env["DATABASE_URL"]) == [pooler, db]
+    assert "connect_timeout=2" in urlsplit(env["DATABASE_URL"]).query
+    names = ("DATABASE_URL", "DATABASE_URL_POOLED", "DATABASE_URL_DIRECT")
+    assert {urlsplit(env[name]).path for name in names} == {"/app"}
 
 
 def test_code_is_not_writable_by_the_app_user(host) -> None:
@@ -53,7 +62,7 @@ def test_healthz_goes_through_pgbouncer(host) -> None:
     health = get(host, "/healthz")
     assert health["status"] == "ok"
     assert health["via"] == "pgbouncer"
-    pooler = urlsplit(environment(host)["DATABASE_URL"]).hostname
+    ((pooler, _),) = endpoints(environment(host)["DATABASE_URL_POOLED"])
     assert health["db_sees_client"].split(":")[0] == pooler
 
 

@@ -19,8 +19,12 @@ PASSWORD = VARS["pgstack_db_password"]
 APP = f"http://127.0.0.1:{VARS['webapp_listen_port']}"
 
 
+# The app's environment, mounted read-only into web (web/ as /run/pgstack-webapp).
+ENV_FILE = f"{PROJECT}/web/env"
+
+
 def env_file(host) -> dict[str, str]:
-    lines = host.file(f"{PROJECT}/.env").content_string.splitlines()
+    lines = host.file(ENV_FILE).content_string.splitlines()
     pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
     return {key: value.strip("'") for key, value in pairs}
 
@@ -36,7 +40,12 @@ def test_three_services_running_and_healthy(stack) -> None:
 def test_dependencies_wait_for_health(host) -> None:
     web = host.file(f"{PROJECT}/compose.web.yaml").content_string
     pgbouncer = host.file(f"{PROJECT}/compose.pgbouncer.yaml").content_string
-    assert re.search(r"depends_on:\s+pgbouncer:\s+condition: service_healthy", web)
+    # The same on either database path (a change would recreate web); the
+    # role brings web up alone, so a bypass never starts a dead PgBouncer.
+    assert re.search(
+        r"depends_on:\s+db:\s+condition: service_healthy\s+pgbouncer:\s+condition: service_healthy\s+required: false",
+        web,
+    )
     assert re.search(r"depends_on:\s+db:\s+condition: service_healthy", pgbouncer)
 
 
@@ -49,13 +58,27 @@ def test_plain_docker_compose_sees_the_same_project(host, stack) -> None:
     assert host.file(f"{PROJECT}/compose.yaml").mode == 0o644
 
 
-def test_env_file_has_the_guides_urls_and_is_root_only(host) -> None:
-    env = host.file(f"{PROJECT}/.env")
-    assert env.user == "root" and env.group == "root" and env.mode == 0o600
+def test_env_file_has_the_guides_urls_and_only_root_and_web_read_it(host) -> None:
+    # Readable in web's container (its user is the image's), and on this host
+    # by root alone: the project directory is root's.
+    project = host.file(PROJECT)
+    assert project.user == "root" and project.group == "root" and project.mode == 0o750
+    env = host.file(ENV_FILE)
+    assert env.user == "root" and env.mode == 0o644
+    assert host.run("runuser -u nobody -- cat %s", ENV_FILE).rc != 0
+    assert not host.file(f"{PROJECT}/.env").exists  # where an older deploy kept it
     values = env_file(host)
     password = quote(PASSWORD, safe="")
-    assert values["DATABASE_URL"] == f"postgres://app:{password}@pgbouncer:5432/app"
+    assert values["DATABASE_URL_POOLED"] == f"postgres://app:{password}@pgbouncer:5432/app"
     assert values["DATABASE_URL_DIRECT"] == f"postgres://app:{password}@db:5432/app"
+    # webapp_pooler_fallback: PgBouncer first, db when no pooler answers.
+    assert values["DATABASE_URL"] == f"postgres://app:{password}@/app?host=pgbouncer,db&port=5432,5432&connect_timeout=2"
+
+
+def test_web_gets_its_environment_from_the_file_not_from_compose(host, stack) -> None:
+    container = stack.compose("ps -q web")
+    environment = host.check_output("docker inspect -f '{{json .Config.Env}}' %s", container)
+    assert "DATABASE_URL" not in environment and "DJANGO_SECRET_KEY" not in environment
 
 
 def test_healthz_goes_through_pgbouncer(host) -> None:
@@ -153,7 +176,7 @@ def test_no_clear_text_password_outside_env_file(host) -> None:
         # 1 is "not found"; 2 or more is a search that could not run.
         assert result.rc in (0, 1), f"grep could not search {PROJECT}: {result.stderr}"
         found = result.stdout.split()
-        assert set(found) <= {f"{PROJECT}/.env"}, found
+        assert set(found) <= {ENV_FILE}, found
 
 
 def serving(host) -> bool:
@@ -184,9 +207,10 @@ def test_killed_service_comes_back_by_itself(host, stack, service: str, bound: f
 def test_pgbouncer_stops_promptly_with_a_client_connected(host, stack) -> None:
     # web holds an idle client session through PgBouncer for 30 s.
     stack.compose(
-        "exec -T -d web python3 -c %s",
-        "import os, psycopg, time; c = psycopg.connect(os.environ['DATABASE_URL']);"
-        " c.execute('SELECT 1'); c.commit(); time.sleep(30)",
+        "exec -T -d web sh -c %s",
+        "set -a; . /run/pgstack-webapp/env; set +a; exec python3 -c \""
+        "import os, psycopg, time; c = psycopg.connect(os.environ['DATABASE_URL_POOLED']);"
+        " c.execute('SELECT 1'); c.commit(); time.sleep(30)\"",
     )
     time.sleep(1)
     clients = stack.psql_admin("SHOW CLIENTS")

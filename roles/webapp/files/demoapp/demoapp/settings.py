@@ -7,12 +7,15 @@ to PostgreSQL and is what migrations and management commands use.
 from __future__ import annotations
 
 import os
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
 
 def database_from_url(url: str) -> dict[str, object]:
+    """Django's settings from a postgres:// URL. libpq parameters in the query
+    string (host=pooler,db&port=6432,5432&connect_timeout=2: a list of hosts
+    tried in order) are passed on to the driver as they are."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql"):
         raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL")
@@ -22,7 +25,7 @@ def database_from_url(url: str) -> dict[str, object]:
         "USER": unquote(parts.username or ""),
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname or "",
-        "PORT": str(parts.port or 5432),
+        "PORT": str(parts.port or ""),
         "CONN_MAX_AGE": int(os.environ.get("DJANGO_CONN_MAX_AGE", "0")),
         # Transaction pooling hands each transaction to any server connection,
         # so a named cursor (server-side cursor) declared in one transaction may
@@ -30,7 +33,7 @@ def database_from_url(url: str) -> dict[str, object]:
         # psycopg 3's server_side_binding stays at its default (off): prepared
         # statements need PgBouncer >= 1.21 with max_prepared_statements.
         "DISABLE_SERVER_SIDE_CURSORS": True,
-        "OPTIONS": {"connect_timeout": 5},
+        "OPTIONS": {"connect_timeout": 5, **dict(parse_qsl(parts.query))},
     }
 
 

@@ -5,4 +5,5 @@ from notes import views
 urlpatterns = [
     path("healthz", views.healthz),
     path("notes", views.notes),
+    path("notes/slow", views.slow_note),
 ]

@@ -7,13 +7,16 @@ import logging
 import os
 import socket
 
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from notes.models import Note
 
 logger = logging.getLogger(__name__)
+
+# The longest transaction POST /notes/slow holds open, in seconds.
+SLOW_MAX_SECONDS = 5.0
 
 
 def _local_endpoint() -> tuple[str, int] | None:
@@ -50,12 +53,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
         logger.exception("healthz: database round trip failed")
         return JsonResponse({"status": "error"}, status=503)
     seen = (client_addr, client_port)
-    settings_db = connection.settings_dict
+    # The host and port of the connection made: with a list of hosts in
+    # DATABASE_URL (webapp_pooler_fallback) that is the one that answered.
+    info = connection.connection.info
     return JsonResponse(
         {
             "status": "ok",
             "via": "direct" if local == seen else "pgbouncer",
-            "target": f"{settings_db['HOST']}:{settings_db['PORT']}",
+            "target": f"{info.host}:{info.port}",
             "database": database,
             "user": user,
             "db_sees_client": f"{client_addr}:{client_port}",
@@ -68,10 +73,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def notes(request: HttpRequest) -> JsonResponse:
     """GET: how many notes and the latest ones; POST: add one."""
     if request.method == "POST":
-        if request.content_type == "application/json":
-            body = json.loads(request.body or b"{}").get("body", "")
-        else:
-            body = request.POST.get("body", "")
+        body = _posted(request).get("body", "")
         if not body:
             return JsonResponse({"error": "body is required"}, status=400)
         note = Note.objects.create(body=body)
@@ -85,3 +87,35 @@ def notes(request: HttpRequest) -> JsonResponse:
             "latest": [{"id": n.id, "body": n.body, "created_at": n.created_at.isoformat()} for n in latest],
         }
     )
+
+
+def _posted(request: HttpRequest) -> dict:
+    """The fields of a POST, sent as a form or as JSON."""
+    if request.content_type == "application/json":
+        return json.loads(request.body or b"{}")
+    return request.POST.dict()
+
+
+@csrf_exempt
+def slow_note(request: HttpRequest) -> JsonResponse:
+    """POST body and seconds: add a note in a transaction that stays open that long.
+
+    Insert, pg_sleep, commit, all in one transaction: through transaction
+    pooling it holds one server connection for the whole time. The answer,
+    201, comes only after the commit, so a note acknowledged is a note kept.
+    """
+    if request.method != "POST":
+        return JsonResponse({"error": "method not allowed"}, status=405)
+    fields = _posted(request)
+    body = fields.get("body", "")
+    try:
+        seconds = float(fields.get("seconds", "1"))
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not body or not 0 <= seconds <= SLOW_MAX_SECONDS:
+        return JsonResponse({"error": f"body and seconds (0 to {SLOW_MAX_SECONDS:g}) are required"}, status=400)
+    with transaction.atomic():
+        note = Note.objects.create(body=body)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(%s)", [seconds])
+    return JsonResponse({"id": note.id, "body": note.body, "seconds": seconds}, status=201)

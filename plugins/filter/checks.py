@@ -92,7 +92,7 @@ PGBOUNCER_MANAGED = frozenset(
         "admin_users", "stats_users", "pool_mode", "max_client_conn", "default_pool_size", "min_pool_size",
         "reserve_pool_size", "reserve_pool_timeout", "max_db_connections", "max_prepared_statements",
         "server_idle_timeout", "server_lifetime", "query_wait_timeout", "client_idle_timeout",
-        "idle_transaction_timeout", "ignore_startup_parameters",
+        "idle_transaction_timeout", "server_login_retry", "ignore_startup_parameters",
     }
 )
 # Variables env.j2 writes itself.
@@ -111,7 +111,7 @@ PGBOUNCER_NON_NEGATIVE = (
     "pgbouncer_min_pool_size", "pgbouncer_reserve_pool_size", "pgbouncer_reserve_pool_timeout",
     "pgbouncer_max_db_connections", "pgbouncer_server_idle_timeout", "pgbouncer_server_lifetime",
     "pgbouncer_query_wait_timeout", "pgbouncer_client_idle_timeout", "pgbouncer_idle_transaction_timeout",
-    "pgbouncer_max_prepared_statements",
+    "pgbouncer_max_prepared_statements", "pgbouncer_server_login_retry",
 )
 
 
@@ -524,6 +524,8 @@ def pgbouncer_problems(values: Mapping[str, Any], postgres_hosts: Iterable[str] 
         else:
             check.add(where, setting_value(value))
     check.check("pgbouncer_console_retries", NON_NEGATIVE)
+    check.check("pgbouncer_pause_timeout", COUNT)
+    check.check("pgbouncer_pause_on_timeout", choice(("resume", "proceed")))
     check.check("pgbouncer_docker_project_dir", own_directory)
     check.check("pgbouncer_docker_base_image", image)
     check.check("pgbouncer_docker_image", image)

@@ -77,6 +77,7 @@ PGBOUNCER: dict[str, Any] = {
     "pgbouncer_settings": {"server_reset_query": "DISCARD ALL", "log_connections": 0, "tcp_keepalive": 1},
     "pgbouncer_console_command": "SHOW POOLS",
     "pgbouncer_console_retries": 5,
+    "pgbouncer_upgrade": False,
     "pgbouncer_pause_timeout": 20,
     "pgbouncer_pause_on_timeout": "resume",
     "pgbouncer_no_log": True,

@@ -42,12 +42,14 @@ def test_killed_service_comes_back_by_itself(service: str) -> None:
     before = main_pid(host, unit)
     started = time.monotonic()
     host.check_output("systemctl kill --signal=SIGKILL --kill-whom=main %s", unit)
-    while not serving():
-        assert time.monotonic() - started < 60, f"the app did not serve again within 60 s of killing {service}"
+    # Back means a new main process and the app serving through PgBouncer:
+    # a killed postmaster leaves its backends running for a while, and
+    # PgBouncer's server connections to them may still answer.
+    while main_pid(host, unit) in ("0", before) or not serving():
+        assert time.monotonic() - started < 60, f"{service} was not back and serving within 60 s of its kill"
         time.sleep(0.1)
     took = time.monotonic() - started
-    print(f"\n[host mode] {service} killed with SIGKILL: the app served again through PgBouncer after {took:.2f} s")
-    assert main_pid(host, unit) not in ("0", before)
+    print(f"\n[host mode] {service} killed with SIGKILL: back, the app serving through PgBouncer, {took:.2f} s later")
     assert took <= bound, f"{service}: {took:.2f} s"
 
 

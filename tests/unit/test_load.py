@@ -186,8 +186,9 @@ def test_the_time_bound_stops_the_load_by_itself(app: FakeApp) -> None:
         time.sleep(1.5)
     assert load.stopped_by == "time"
     assert max(r.start for r in load.requests) - load.started < 0.5
-    assert load.ended - load.started < 0.8  # the window ends with the load, not with the block
-    assert load.longest_stall < 0.5
+    # The window ends with the load, not with the block (1.5 s); margins for a busy machine.
+    assert load.ended - load.started < 1.3
+    assert load.longest_stall < 1.0
     assert any("time bound" in problem for problem in load.problems())
 
 

@@ -215,7 +215,11 @@ def test_the_filters_are_registered() -> None:
         ("pgbouncer", {"pgbouncer_server_login_retry": -1}, "pgbouncer_server_login_retry: must be 0 or more"),
         ("pgbouncer", {"pgbouncer_pause_timeout": 0}, "pgbouncer_pause_timeout: must be 1 or more, got 0"),
         ("pgbouncer", {"pgbouncer_pause_on_timeout": "wait"}, "pgbouncer_pause_on_timeout:"),
-        ("pgbouncer", {"pgbouncer_settings": {"server_login_retry": 5}}, "pgbouncer_settings.server_login_retry: is written"),
+        (
+            "pgbouncer",
+            {"pgbouncer_settings": {"server_login_retry": 5}},
+            "pgbouncer_settings.server_login_retry: is written",
+        ),
         ("pgbouncer", {"pgbouncer_reserve_pool_size": 1.5}, "pgbouncer_reserve_pool_size: must be a whole number"),
         ("pgbouncer", {"pgbouncer_max_client_conn": True}, "pgbouncer_max_client_conn: must be a whole number"),
         ("pgbouncer", {"pgbouncer_ignore_startup_parameters": ["a,b"]}, "pgbouncer_ignore_startup_parameters[0]:"),

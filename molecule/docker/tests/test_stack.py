@@ -49,6 +49,15 @@ def test_dependencies_wait_for_health(host) -> None:
     assert re.search(r"depends_on:\s+db:\s+condition: service_healthy", pgbouncer)
 
 
+def test_web_gives_up_a_lost_name_lookup_after_1_s(host, stack) -> None:
+    # Once PgBouncer's container is gone its name is looked up upstream; one
+    # lost answer held a request 5 s (the C library's default) before libpq
+    # turned to db, past the fallback's bound.
+    container = stack.compose("ps -q web")
+    resolv = host.check_output("docker exec %s cat /etc/resolv.conf", container)
+    assert re.search(r"^options .*\btimeout:1\b", resolv, re.M), resolv
+
+
 def test_plain_docker_compose_sees_the_same_project(host, stack) -> None:
     # An operator's "docker compose up -d" in the project directory must
     # recreate nothing: the same services with the same configuration hashes.

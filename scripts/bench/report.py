@@ -1,0 +1,158 @@
+"""The benchmark's figures as lines while it runs and as markdown tables at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def _f(value: object, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def per_thousand(cpu_seconds: float, count: int | None) -> float | None:
+    """CPU seconds per 1,000 transactions or requests."""
+    return cpu_seconds * 1000 / count if count else None
+
+
+def pgbench_line(r: dict) -> str:
+    mode = "-C" if r["reconnect"] else "persistent"
+    if r["tps"] is None:
+        return f"{r['target']:6} {r['script']} {mode} {r['clients']} clients: no result ({r.get('error', '')})"
+    return (
+        f"{r['target']:6} {r['script']} {mode} {r['clients']} clients: {_f(r['tps'], 0)} tps, mean"
+        f" {_f(r['latency_mean_ms'], 1)} ms, p99 {_f(r['p99_ms'], 1)} ms, {r['errors']} errors,"
+        f" CPU s postgres {r['cpu_seconds']['postgres']}, pgbouncer {r['cpu_seconds']['pgbouncer']},"
+        f" load {r['cpu_seconds']['load']}"
+    )
+
+
+def wrk_line(r: dict) -> str:
+    return (
+        f"{r['target']:6} CONN_MAX_AGE {r['conn_max_age']} {r['connections']} connections:"
+        f" {_f(r['requests_per_second'], 1)} req/s, p50 {_f(r['p50_ms'], 1)} ms, p99 {_f(r['p99_ms'], 1)} ms,"
+        f" {r['socket_errors'] + r['non_2xx']} errors"
+    )
+
+
+def many_clients_line(r: dict) -> str:
+    return (
+        f"{r['connected']:,} of {r['wanted']:,} connected in {r['connect_seconds']:.1f} s, {r['held']:,} held"
+        f" {r['hold_seconds']:.0f} s; failures {r['failures'] or 'none'}; server connections at most"
+        f" {r['max_server_connections']} (pool {r['pool_size']}); PgBouncer RSS at most {r['max_pgbouncer_rss_mb']} MB"
+    )
+
+
+def _table(header: list[str], rows: Iterable[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _pair(runs: list[dict], keys: tuple[str, ...]) -> list[tuple[dict | None, dict | None]]:
+    """Direct and pooled runs of the same kind, side by side, in the order first run."""
+    pairs: dict[tuple, dict[str, dict]] = {}
+    for r in runs:
+        pairs.setdefault(tuple(r[k] for k in keys), {})[r["target"]] = r
+    return [(p.get("direct"), p.get("pooled")) for p in pairs.values()]
+
+
+def _errors(r: dict) -> int | None:
+    return r["socket_errors"] + r["non_2xx"] if r else None
+
+
+def _ratio(pooled: float | None, direct: float | None) -> str:
+    return f"{pooled / direct:.2f}" if pooled and direct else "-"
+
+
+def pgbench_table(runs: list[dict]) -> str:
+    rows = []
+    for direct, pooled in _pair(runs, ("script", "reconnect", "clients")):
+        any_run = direct or pooled
+        assert any_run is not None
+        d, p = direct or {}, pooled or {}
+        dc, pc = d.get("cpu_seconds", {}), p.get("cpu_seconds", {})
+        rows.append([
+            any_run["script"], "-C" if any_run["reconnect"] else "persistent", _f(any_run["clients"]),
+            _f(d.get("tps"), 0), _f(p.get("tps"), 0), _ratio(p.get("tps"), d.get("tps")),
+            f"{_f(d.get('latency_mean_ms'), 1)} / {_f(d.get('p99_ms'), 1)}",
+            f"{_f(p.get('latency_mean_ms'), 1)} / {_f(p.get('p99_ms'), 1)}",
+            f"{_f(d.get('errors'))} / {_f(p.get('errors'))}",
+            _f(per_thousand(dc.get("postgres", 0), d.get("transactions")), 2),
+            _f(per_thousand(pc.get("postgres", 0), p.get("transactions")), 2),
+            _f(per_thousand(pc.get("pgbouncer", 0), p.get("transactions")), 2),
+            f"{_f(per_thousand(dc.get('load', 0), d.get('transactions')), 2)}"
+            f" / {_f(per_thousand(pc.get('load', 0), p.get('transactions')), 2)}",
+        ])  # fmt: skip
+    header = ["script", "connections", "clients", "direct tps", "pooled tps", "pooled / direct",
+              "direct ms mean / p99", "pooled ms mean / p99", "errors direct / pooled",
+              "PostgreSQL CPU s per 1k tx, direct", "... pooled", "PgBouncer CPU s per 1k tx",
+              "pgbench CPU s per 1k tx, direct / pooled"]  # fmt: skip
+    return _table(header, rows)
+
+
+def django_table(runs: list[dict]) -> str:
+    rows = []
+    for direct, pooled in _pair(runs, ("conn_max_age", "connections")):
+        any_run = direct or pooled
+        assert any_run is not None
+        d, p = direct or {}, pooled or {}
+        dc, pc = d.get("cpu_seconds", {}), p.get("cpu_seconds", {})
+        rows.append([
+            _f(any_run["conn_max_age"]), _f(any_run["connections"]),
+            _f(d.get("requests_per_second"), 1), _f(p.get("requests_per_second"), 1),
+            _ratio(p.get("requests_per_second"), d.get("requests_per_second")),
+            f"{_f(d.get('p50_ms'), 1)} / {_f(d.get('p99_ms'), 1)}",
+            f"{_f(p.get('p50_ms'), 1)} / {_f(p.get('p99_ms'), 1)}",
+            f"{_f(_errors(d))} / {_f(_errors(p))}",
+            _f(per_thousand(dc.get("postgres", 0), d.get("requests")), 2),
+            _f(per_thousand(pc.get("postgres", 0), p.get("requests")), 2),
+            _f(per_thousand(pc.get("pgbouncer", 0), p.get("requests")), 2),
+            f"{_f(per_thousand(dc.get('app', 0), d.get('requests')), 2)}"
+            f" / {_f(per_thousand(pc.get('app', 0), p.get('requests')), 2)}",
+        ])  # fmt: skip
+    header = ["CONN_MAX_AGE", "HTTP connections", "direct req/s", "pooled req/s", "pooled / direct",
+              "direct ms p50 / p99", "pooled ms p50 / p99", "errors direct / pooled",
+              "PostgreSQL CPU s per 1k req, direct", "... pooled", "PgBouncer CPU s per 1k req",
+              "app CPU s per 1k req, direct / pooled"]  # fmt: skip
+    return _table(header, rows)
+
+
+def many_clients_table(r: dict) -> str:
+    cpu = r["cpu_seconds"]
+    row = [_f(r["wanted"]), _f(r["connected"]), _f(r["held"]), ", ".join(f"{k} x{v}" for k, v in r["failures"].items())
+           or "none", _f(r["connect_seconds"], 1), _f(r["hold_seconds"], 0),
+           f"{_f(r['max_server_connections'])} (pool {r['pool_size']})", _f(r["max_pgbouncer_rss_mb"], 1),
+           f"{cpu['pgbouncer']:.1f} / {cpu['postgres']:.1f} / {cpu['load']:.1f}"]  # fmt: skip
+    header = ["clients", "connected", "held to the end", "failures", "connect s", "held s",
+              "PostgreSQL connections at most", "PgBouncer RSS MB", "CPU s PgBouncer / PostgreSQL / clients"]
+    return _table(header, [row])
+
+
+def operations_table(operations: list[dict]) -> str:
+    return _table(["operation", "playbook", "seconds", "changed"],
+                  ([o["operation"], o["playbook"], _f(o["seconds"], 1), _f(o["changed"])] for o in operations))
+
+
+def tables(results: dict) -> str:
+    machine = results.get("machine", {})
+    parts = [
+        f"Machine: {machine.get('cpus')} CPUs ({machine.get('cpu_model')}), kernel {machine.get('kernel')},"
+        f" {machine.get('pgbouncer')}, PostgreSQL {machine.get('postgresql')} (max_connections"
+        f" {machine.get('max_connections')}), pool size {machine.get('pool_size')}, {machine.get('pgbench')}.",
+    ]
+    if results.get("pgbench"):
+        parts.append("### pgbench\n\n" + pgbench_table(results["pgbench"]) + "\n\nThe p99 is of the transaction"
+                     " alone (pgbench's log); with -C the mean includes connecting.")
+    if results.get("many_clients"):
+        parts.append("### Client connections held at once\n\n" + many_clients_table(results["many_clients"]))
+    if results.get("django"):
+        parts.append("### The Django app (GET /notes)\n\n" + django_table(results["django"]))
+    if results.get("operations"):
+        parts.append("### Operations\n\n" + operations_table(results["operations"]))
+    stages = ", ".join(f"{k} {v} s" for k, v in results.get("stages", {}).items())
+    parts.append(f"Stages: {stages}.")
+    return "\n\n".join(parts)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 def _f(value: object, digits: int = 0) -> str:
@@ -52,15 +52,19 @@ def _table(header: list[str], rows: Iterable[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _pair(runs: list[dict], keys: tuple[str, ...]) -> list[tuple[dict | None, dict | None]]:
-    """Direct and pooled runs of the same kind, side by side, in the order first run."""
+def _pair(runs: list[dict], keys: tuple[str, ...]) -> list[tuple[dict, dict, dict]]:
+    """Runs of the same kind, one of them, and its direct and pooled sides ({} when missing), in order."""
     pairs: dict[tuple, dict[str, dict]] = {}
     for r in runs:
         pairs.setdefault(tuple(r[k] for k in keys), {})[r["target"]] = r
-    return [(p.get("direct"), p.get("pooled")) for p in pairs.values()]
+    return [(p.get("direct") or p["pooled"], p.get("direct", {}), p.get("pooled", {})) for p in pairs.values()]
 
 
-def _errors(r: dict) -> int | None:
+def _pgbench_errors(r: dict) -> int | None:
+    return r.get("errors")
+
+
+def _wrk_errors(r: dict) -> int | None:
     return r["socket_errors"] + r["non_2xx"] if r else None
 
 
@@ -68,25 +72,31 @@ def _ratio(pooled: float | None, direct: float | None) -> str:
     return f"{pooled / direct:.2f}" if pooled and direct else "-"
 
 
+def _side_by_side(
+    d: dict, p: dict, rate: tuple[str, int], latency: tuple[str, str], errors: Callable[[dict], int | None],
+    count: str, program: str,
+) -> list[str]:  # fmt: skip
+    """The cells both tables share: rate, latency, errors and CPU per 1,000, direct beside pooled."""
+    (key, digits), (low, high) = rate, latency
+    dc, pc = d.get("cpu_seconds", {}), p.get("cpu_seconds", {})
+    return [
+        _f(d.get(key), digits), _f(p.get(key), digits), _ratio(p.get(key), d.get(key)),
+        f"{_f(d.get(low), 1)} / {_f(d.get(high), 1)}", f"{_f(p.get(low), 1)} / {_f(p.get(high), 1)}",
+        f"{_f(errors(d))} / {_f(errors(p))}",
+        _f(per_thousand(dc.get("postgres", 0), d.get(count)), 2),
+        _f(per_thousand(pc.get("postgres", 0), p.get(count)), 2),
+        _f(per_thousand(pc.get("pgbouncer", 0), p.get(count)), 2),
+        f"{_f(per_thousand(dc.get(program, 0), d.get(count)), 2)}"
+        f" / {_f(per_thousand(pc.get(program, 0), p.get(count)), 2)}",
+    ]  # fmt: skip
+
+
 def pgbench_table(runs: list[dict]) -> str:
-    rows = []
-    for direct, pooled in _pair(runs, ("script", "reconnect", "clients")):
-        any_run = direct or pooled
-        assert any_run is not None
-        d, p = direct or {}, pooled or {}
-        dc, pc = d.get("cpu_seconds", {}), p.get("cpu_seconds", {})
-        rows.append([
-            any_run["script"], "-C" if any_run["reconnect"] else "persistent", _f(any_run["clients"]),
-            _f(d.get("tps"), 0), _f(p.get("tps"), 0), _ratio(p.get("tps"), d.get("tps")),
-            f"{_f(d.get('latency_mean_ms'), 1)} / {_f(d.get('p99_ms'), 1)}",
-            f"{_f(p.get('latency_mean_ms'), 1)} / {_f(p.get('p99_ms'), 1)}",
-            f"{_f(d.get('errors'))} / {_f(p.get('errors'))}",
-            _f(per_thousand(dc.get("postgres", 0), d.get("transactions")), 2),
-            _f(per_thousand(pc.get("postgres", 0), p.get("transactions")), 2),
-            _f(per_thousand(pc.get("pgbouncer", 0), p.get("transactions")), 2),
-            f"{_f(per_thousand(dc.get('load', 0), d.get('transactions')), 2)}"
-            f" / {_f(per_thousand(pc.get('load', 0), p.get('transactions')), 2)}",
-        ])  # fmt: skip
+    rows = [
+        [run["script"], "-C" if run["reconnect"] else "persistent", _f(run["clients"]),
+         *_side_by_side(d, p, ("tps", 0), ("latency_mean_ms", "p99_ms"), _pgbench_errors, "transactions", "load")]
+        for run, d, p in _pair(runs, ("script", "reconnect", "clients"))
+    ]  # fmt: skip
     header = ["script", "connections", "clients", "direct tps", "pooled tps", "pooled / direct",
               "direct ms mean / p99", "pooled ms mean / p99", "errors direct / pooled",
               "PostgreSQL CPU s per 1k tx, direct", "... pooled", "PgBouncer CPU s per 1k tx",
@@ -95,25 +105,11 @@ def pgbench_table(runs: list[dict]) -> str:
 
 
 def django_table(runs: list[dict]) -> str:
-    rows = []
-    for direct, pooled in _pair(runs, ("conn_max_age", "connections")):
-        any_run = direct or pooled
-        assert any_run is not None
-        d, p = direct or {}, pooled or {}
-        dc, pc = d.get("cpu_seconds", {}), p.get("cpu_seconds", {})
-        rows.append([
-            _f(any_run["conn_max_age"]), _f(any_run["connections"]),
-            _f(d.get("requests_per_second"), 1), _f(p.get("requests_per_second"), 1),
-            _ratio(p.get("requests_per_second"), d.get("requests_per_second")),
-            f"{_f(d.get('p50_ms'), 1)} / {_f(d.get('p99_ms'), 1)}",
-            f"{_f(p.get('p50_ms'), 1)} / {_f(p.get('p99_ms'), 1)}",
-            f"{_f(_errors(d))} / {_f(_errors(p))}",
-            _f(per_thousand(dc.get("postgres", 0), d.get("requests")), 2),
-            _f(per_thousand(pc.get("postgres", 0), p.get("requests")), 2),
-            _f(per_thousand(pc.get("pgbouncer", 0), p.get("requests")), 2),
-            f"{_f(per_thousand(dc.get('app', 0), d.get('requests')), 2)}"
-            f" / {_f(per_thousand(pc.get('app', 0), p.get('requests')), 2)}",
-        ])  # fmt: skip
+    rows = [
+        [_f(run["conn_max_age"]), _f(run["connections"]),
+         *_side_by_side(d, p, ("requests_per_second", 1), ("p50_ms", "p99_ms"), _wrk_errors, "requests", "app")]
+        for run, d, p in _pair(runs, ("conn_max_age", "connections"))
+    ]  # fmt: skip
     header = ["CONN_MAX_AGE", "HTTP connections", "direct req/s", "pooled req/s", "pooled / direct",
               "direct ms p50 / p99", "pooled ms p50 / p99", "errors direct / pooled",
               "PostgreSQL CPU s per 1k req, direct", "... pooled", "PgBouncer CPU s per 1k req",

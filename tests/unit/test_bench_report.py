@@ -1,0 +1,33 @@
+"""scripts/bench/report.py: direct and pooled runs side by side, with the cost per 1,000."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "scripts/bench"))
+
+from report import pgbench_table  # noqa: E402
+
+
+def _run(target: str, tps: float | None, transactions: int | None, postgres: float, errors: int = 0) -> dict:
+    return {
+        "target": target, "script": "select-only", "reconnect": True, "clients": 200, "tps": tps,
+        "transactions": transactions, "latency_mean_ms": 10.0, "p99_ms": 20.0, "errors": errors,
+        "cpu_seconds": {"postgres": postgres, "pgbouncer": 0.5, "load": 4.0},
+    }  # fmt: skip
+
+
+def test_a_pair_gives_the_ratio_and_the_cost_per_thousand() -> None:
+    row = pgbench_table([_run("direct", 100.0, 1000, 7.0, errors=3), _run("pooled", 300.0, 3000, 0.9)])
+    cells = [c.strip() for c in row.splitlines()[2].strip("|").split("|")]
+    assert cells[:6] == ["select-only", "-C", "200", "100", "300", "3.00"]
+    assert cells[8] == "3 / 0"
+    # PostgreSQL per 1,000 transactions: 7.0 s for 1,000 direct, 0.9 s for 3,000 pooled.
+    assert cells[9:12] == ["7.00", "0.30", "0.17"]
+
+
+def test_a_direct_run_without_a_result_leaves_its_cells_empty() -> None:
+    row = pgbench_table([_run("direct", None, None, 0.1), _run("pooled", 300.0, 3000, 0.9)])
+    cells = [c.strip() for c in row.splitlines()[2].strip("|").split("|")]
+    assert cells[3:6] == ["-", "300", "-"] and cells[9] == "-"

@@ -75,6 +75,7 @@ class CommandLines:
     included (containers share its kernel), from another thread."""
 
     seen: set[str] = field(default_factory=set)
+    died: BaseException | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __enter__(self) -> CommandLines:
@@ -83,17 +84,27 @@ class CommandLines:
         return self
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-                try:
-                    self.seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-                except OSError:
-                    pass  # the process has gone
-            time.sleep(0.005)
+        try:
+            while not self._stop.is_set():
+                # Not Path.glob: it stats each entry, and a process gone meanwhile raised out of
+                # the loop and ended the sampling silently (a CI run, 2026-11-26).
+                for pid in os.listdir("/proc"):
+                    if not pid.isdigit():
+                        continue
+                    try:
+                        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    except OSError:
+                        continue  # the process has gone
+                    self.seen.add(raw.replace(b"\0", b" ").decode(errors="replace"))
+                time.sleep(0.005)
+        except BaseException as exc:  # noqa: BLE001 - any end but the asked one voids "none seen"
+            self.died = exc
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        if self.died is not None:
+            raise RuntimeError("the command line sampler stopped early: no claim on secrets can be made") from self.died
 
 
 def leaks(secrets: dict[str, str], *texts: str) -> list[str]:

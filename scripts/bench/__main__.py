@@ -84,10 +84,15 @@ class Lab:
         self.operations.append(result)
         return result
 
-    def passfile(self) -> None:
-        """The app user's password for pgbench, in a 0600 file in the bench container (not argv or env)."""
-        line = f"*:*:*:app:{self.password}\n"
-        in_container("load", ["sh", "-c", f"umask 077 && mkdir -p {WORK} && cat > {WORK}/pgpass"], stdin=line)
+    def write_secrets(self) -> None:
+        """The app user's password in 0600 files in the bench container (not argv or env): a
+        passfile for pgbench, the bare password for clients.py."""
+        for name, content in (("pgpass", f"*:*:*:app:{self.password}\n"), ("pgpass-password", self.password)):
+            in_container("load", ["sh", "-c", f"umask 077 && mkdir -p {WORK} && cat > {WORK}/{name}"], stdin=content)
+
+    def psql(self, sql: str) -> str:
+        """One answer from PostgreSQL, asked as its superuser over the local socket (peer)."""
+        return in_container("postgres", ["runuser", "-u", "postgres", "--", "psql", "-Atc", sql]).strip()
 
     def endpoint(self, target: str) -> tuple[str, int]:
         return (self.ip["pgbouncer"], 6432) if target == "pooled" else (self.ip["postgres"], 5432)
@@ -95,7 +100,7 @@ class Lab:
     def server_connections(self) -> int:
         """The app user's connections PostgreSQL holds from PgBouncer."""
         sql = f"SELECT count(*) FROM pg_stat_activity WHERE client_addr = '{self.ip['pgbouncer']}'"
-        return int(in_container("postgres", ["runuser", "-u", "postgres", "--", "psql", "-Atc", sql]).strip())
+        return int(self.psql(sql))
 
     def pgbouncer_rss_mb(self) -> float:
         rss = in_container("pgbouncer", ["ps", "-o", "rss=", "-C", "pgbouncer"]).split()
@@ -109,12 +114,10 @@ class Lab:
             "kernel": platform.release(),
             "os": Path("/etc/debian_version").read_text().strip() if Path("/etc/debian_version").exists() else "",
             "pgbouncer": in_container("pgbouncer", ["pgbouncer", "--version"]).splitlines()[0],
-            "postgresql": in_container("postgres", ["runuser", "-u", "postgres", "--", "psql", "-Atc",
-                                                    "SHOW server_version"]).strip(),  # fmt: skip
+            "postgresql": self.psql("SHOW server_version"),
             "pgbench": in_container("load", ["pgbench", "--version"]).strip(),
             "pool_size": self.setting("default_pool_size"),
-            "max_connections": int(in_container("postgres", ["runuser", "-u", "postgres", "--", "psql", "-Atc",
-                                                             "SHOW max_connections"]).strip()),  # fmt: skip
+            "max_connections": int(self.psql("SHOW max_connections")),
         }
 
     def setting(self, name: str) -> int:
@@ -218,8 +221,7 @@ def main() -> int:
     lab.playbook("deploy (bench settings)", "deploy.yml")
     lab.playbook("deploy again (idempotent)", "deploy.yml")
     results["machine"] = lab.machine()
-    lab.passfile()
-    in_container("load", ["sh", "-c", f"umask 077 && cat > {WORK}/pgpass-password"], stdin=lab.password)
+    lab.write_secrets()
     timed("deploy", t)
 
     meter = CpuMeter({k: lab.ids[k] for k in ("postgres", "pgbouncer", "load")})

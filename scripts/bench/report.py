@@ -18,8 +18,13 @@ def per_thousand(cpu_seconds: float, count: int | None) -> float | None:
     return cpu_seconds * 1000 / count if count else None
 
 
+def _connections(r: dict) -> str:
+    """How a pgbench run connected: anew for every transaction (-C), or once."""
+    return "-C" if r["reconnect"] else "persistent"
+
+
 def pgbench_line(r: dict) -> str:
-    mode = "-C" if r["reconnect"] else "persistent"
+    mode = _connections(r)
     if r["tps"] is None:
         return f"{r['target']:6} {r['script']} {mode} {r['clients']} clients: no result ({r.get('error', '')})"
     return (
@@ -34,7 +39,7 @@ def wrk_line(r: dict) -> str:
     return (
         f"{r['target']:6} CONN_MAX_AGE {r['conn_max_age']} {r['connections']} connections:"
         f" {_f(r['requests_per_second'], 1)} req/s, p50 {_f(r['p50_ms'], 1)} ms, p99 {_f(r['p99_ms'], 1)} ms,"
-        f" {r['socket_errors'] + r['non_2xx']} errors"
+        f" {_wrk_errors(r)} errors"
     )
 
 
@@ -93,7 +98,7 @@ def _side_by_side(
 
 def pgbench_table(runs: list[dict]) -> str:
     rows = [
-        [run["script"], "-C" if run["reconnect"] else "persistent", _f(run["clients"]),
+        [run["script"], _connections(run), _f(run["clients"]),
          *_side_by_side(d, p, ("tps", 0), ("latency_mean_ms", "p99_ms"), _pgbench_errors, "transactions", "load")]
         for run, d, p in _pair(runs, ("script", "reconnect", "clients"))
     ]  # fmt: skip

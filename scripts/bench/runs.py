@@ -24,10 +24,6 @@ class Pgbench:
     reconnect: bool  # -C: a new connection per transaction
     seconds: int
 
-    @property
-    def label(self) -> str:
-        return f"{self.script}, {'-C' if self.reconnect else 'persistent'}, {self.clients} clients"
-
     def argv(self, host: str, port: int, user: str, database: str, log_prefix: str, sampling: float) -> list[str]:
         argv = [
             "pgbench", f"--host={host}", f"--port={port}", f"--username={user}",
@@ -88,11 +84,6 @@ class Wrk:
     connections: int
     seconds: int
     path: str = "/notes"
-
-    @property
-    def label(self) -> str:
-        age = "CONN_MAX_AGE 0" if self.conn_max_age == 0 else f"CONN_MAX_AGE {self.conn_max_age}"
-        return f"{age}, {self.connections} connections"
 
     def argv(self, base_url: str) -> list[str]:
         threads = min(self.connections, 2)

@@ -15,6 +15,23 @@ from typing import Any
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
+def per_process(total: int | str, processes: int | str = 1) -> int:
+    """One PgBouncer process's share of a total the user set for the whole pooler host.
+
+    The total divided by the number of processes, rounded up, at least 1; 0
+    stays 0 (a reserve pool of 0, or max_db_connections 0, which is
+    unlimited). With one process it is the total itself. Rounding up means the
+    processes together may hold a little more than the total (N x share), and
+    that is what the connection budget counts.
+    """
+    total, processes = int(total), int(processes)
+    if processes < 1:
+        raise ValueError(f"processes must be 1 or more, got {processes}")
+    if total <= 0:
+        return total
+    return max(-(-total // processes), 1)
+
+
 def pooler_connections(
     databases: Iterable[Mapping[str, Any]],
     client: str,
@@ -23,22 +40,34 @@ def pooler_connections(
     default_pool_size: int,
     reserve_pool_size: int,
     max_db_connections: int = 0,
+    processes: int = 1,
 ) -> list[dict[str, Any]]:
     """The most server connections a pooler may hold, per entry of pgbouncer_databases.
 
     One pool per user and database, of the entry's pool_size (else
     default_pool_size) plus reserve_pool_size, capped per database by
-    max_db_connections when that is positive. Each row names the pooler
-    (client), the PostgreSQL host (the entry's host, else default_host) and
-    the connections.
+    max_db_connections when that is positive. With several PgBouncer
+    processes (pgbouncer_processes), each process has its own pools of those
+    sizes divided by the number of processes (per_process, rounded up), and
+    the pooler may hold processes times one process's connections. Each row
+    names the pooler (client), the PostgreSQL host (the entry's host, else
+    default_host) and the connections.
     """
     rows = []
     for database in databases:
-        pool = int(database.get("pool_size", default_pool_size)) + int(reserve_pool_size)
+        pool = per_process(database.get("pool_size", default_pool_size), processes) + per_process(
+            reserve_pool_size, processes
+        )
         connections = pool * int(users)
         if int(max_db_connections) > 0:
-            connections = min(connections, int(max_db_connections))
-        rows.append({"client": client, "host": str(database.get("host", default_host)), "connections": connections})
+            connections = min(connections, per_process(max_db_connections, processes))
+        rows.append(
+            {
+                "client": client,
+                "host": str(database.get("host", default_host)),
+                "connections": connections * int(processes),
+            }
+        )
     return rows
 
 
@@ -58,4 +87,8 @@ class FilterModule:
     """pgstack.pgbouncer filters."""
 
     def filters(self) -> dict[str, object]:
-        return {"pooler_connections": pooler_connections, "connections_to": connections_to}
+        return {
+            "pooler_connections": pooler_connections,
+            "connections_to": connections_to,
+            "per_process": per_process,
+        }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from plugins.filter.connections import FilterModule, connections_to, pooler_connections
+import pytest
+
+from plugins.filter.connections import FilterModule, connections_to, per_process, pooler_connections
 
 
 def test_one_pool_per_user_and_database_with_its_reserve() -> None:
@@ -44,4 +46,37 @@ def test_clients_are_matched_by_name_address_or_locally() -> None:
 
 
 def test_filters_are_registered() -> None:
-    assert set(FilterModule().filters()) == {"pooler_connections", "connections_to"}
+    assert set(FilterModule().filters()) == {"pooler_connections", "connections_to", "per_process"}
+
+
+def test_a_process_share_is_rounded_up_at_least_one_and_zero_stays_zero() -> None:
+    assert [per_process(1000, n) for n in (1, 2, 3, 4)] == [1000, 500, 334, 250]
+    assert per_process(5, 2) == 3
+    assert per_process(1, 4) == 1
+    assert per_process(0, 3) == 0
+    assert per_process("20", "3") == 7
+
+
+def test_a_process_share_needs_a_process() -> None:
+    with pytest.raises(ValueError, match="processes must be 1 or more"):
+        per_process(10, 0)
+
+
+def test_several_processes_count_each_process_pools() -> None:
+    one = pooler_connections([{"name": "app"}], "p", "db", users=1, default_pool_size=20, reserve_pool_size=5)
+    three = pooler_connections(
+        [{"name": "app"}, {"name": "small", "pool_size": 1}],
+        "p", "db", users=2, default_pool_size=20, reserve_pool_size=5, processes=3,
+    )
+    assert one[0]["connections"] == 25
+    # 20 -> 7 and 5 -> 2 per process; pool_size 1 stays 1 per process.
+    assert [row["connections"] for row in three] == [3 * (7 + 2) * 2, 3 * (1 + 2) * 2]
+
+
+def test_several_processes_share_max_db_connections() -> None:
+    rows = pooler_connections(
+        [{"name": "app"}], "p", "db", users=3, default_pool_size=20, reserve_pool_size=5,
+        max_db_connections=30, processes=4,
+    )
+    # Each process caps its pools at ceil(30 / 4) = 8.
+    assert rows[0]["connections"] == 4 * 8

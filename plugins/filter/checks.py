@@ -92,7 +92,7 @@ PGBOUNCER_MANAGED = frozenset(
         "admin_users", "stats_users", "pool_mode", "max_client_conn", "default_pool_size", "min_pool_size",
         "reserve_pool_size", "reserve_pool_timeout", "max_db_connections", "max_prepared_statements",
         "server_idle_timeout", "server_lifetime", "query_wait_timeout", "client_idle_timeout",
-        "idle_transaction_timeout", "server_login_retry", "ignore_startup_parameters",
+        "idle_transaction_timeout", "server_login_retry", "ignore_startup_parameters", "so_reuseport", "peer_id",
     }
 )
 # Variables env.j2 writes itself.
@@ -177,6 +177,8 @@ def integer(low: int, high: int | None = None) -> Rule:
 
 
 PORT = integer(1, 65535)
+# pgbouncer_processes: a peer_id each, one per core at most is what makes sense.
+PROCESSES = integer(1, 64)
 COUNT = integer(1)
 NON_NEGATIVE = integer(0)
 
@@ -523,6 +525,12 @@ def pgbouncer_problems(values: Mapping[str, Any], postgres_hosts: Iterable[str] 
             check.add(where, "PgBouncer takes 0 or 1, not a boolean")
         else:
             check.add(where, setting_value(value))
+    # Several processes share the port with so_reuseport, each a systemd
+    # instance pgbouncer@N and a peer_id (tasks/host/processes.yml).
+    if check.check("pgbouncer_processes", PROCESSES) and whole(values["pgbouncer_processes"]) != 1:
+        if values.get("pgbouncer_mode") == "docker":
+            check.add("pgbouncer_processes", "more than 1 is not supported in Docker mode yet (host mode only)")
+    check.check("pgbouncer_drain_timeout", COUNT)
     check.check("pgbouncer_console_retries", NON_NEGATIVE)
     check.check("pgbouncer_pause_timeout", COUNT)
     check.check("pgbouncer_pause_on_timeout", choice(("resume", "proceed")))

@@ -525,11 +525,9 @@ def pgbouncer_problems(values: Mapping[str, Any], postgres_hosts: Iterable[str] 
             check.add(where, "PgBouncer takes 0 or 1, not a boolean")
         else:
             check.add(where, setting_value(value))
-    # Several processes share the port with so_reuseport, each a systemd
-    # instance pgbouncer@N and a peer_id (tasks/host/processes.yml).
-    if check.check("pgbouncer_processes", PROCESSES) and whole(values["pgbouncer_processes"]) != 1:
-        if values.get("pgbouncer_mode") == "docker":
-            check.add("pgbouncer_processes", "more than 1 is not supported in Docker mode yet (host mode only)")
+    # The PgBouncer version (1.19 and later, for [peers]) is checked by the
+    # role (tasks/processes_check.yml): only the host knows it.
+    check.check("pgbouncer_processes", PROCESSES)
     check.check("pgbouncer_drain_timeout", COUNT)
     check.check("pgbouncer_console_retries", NON_NEGATIVE)
     check.check("pgbouncer_pause_timeout", COUNT)

@@ -16,6 +16,8 @@ from plugins.filter.scram import scram_verifies
 testinfra_hosts = [f"ansible://{HOST}"]
 
 PASSWORD = VARS["pgstack_db_password"]
+PROCESSES = int(VARS.get("pgbouncer_processes", 1))
+INI_FILES = ["pgbouncer.ini"] if PROCESSES == 1 else [f"pgbouncer-{n}.ini" for n in range(1, PROCESSES + 1)]
 APP = f"http://127.0.0.1:{VARS['webapp_listen_port']}"
 
 
@@ -120,11 +122,12 @@ def test_pgbouncer_pools_in_transaction_mode(host, stack) -> None:
 
 def test_pgbouncer_runs_unprivileged_with_descriptors_for_its_clients(stack) -> None:
     assert stack.compose("exec -T pgbouncer id -u") == "6432"
-    assert stack.compose("exec -T pgbouncer sh -c 'ulimit -n'") == str(2 * 1000 + 100)
+    # Each process's share of max_client_conn (1000), rounded up.
+    assert stack.compose("exec -T pgbouncer sh -c 'ulimit -n'") == str(2 * -(-1000 // PROCESSES) + 100)
 
 
 def test_pgbouncer_config_is_private_to_its_user(host) -> None:
-    for name in ("pgbouncer.ini", "userlist.txt"):
+    for name in (*INI_FILES, "userlist.txt"):
         config = host.file(f"{PROJECT}/pgbouncer/{name}")
         assert config.uid == 6432 and config.mode == 0o640, name
 

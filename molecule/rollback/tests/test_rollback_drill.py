@@ -206,13 +206,16 @@ def secrets_of(inventory: str, host: str, verifiers: str) -> dict[str, str]:
 
 def host_mode() -> Iterator[Mode]:
     inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    # Several processes (molecule.yml): the units pgbouncer@1..N.
+    processes = int(inventory_vars(inventory, "pgstack-rb-pool").get("pgbouncer_processes", 1))
+    units = "pgbouncer" if processes == 1 else " ".join(f"pgbouncer@{n}" for n in range(1, processes + 1))
     yield Mode(
         name="host",
         inventory=inventory,
         app="http://127.0.0.1:18100",
         # Killed, and kept from coming back: the pooler's host is in trouble.
         kill_pgbouncer="docker exec pgstack-rb-pool sh -c "
-        "'systemctl kill --signal=SIGKILL pgbouncer && systemctl stop pgbouncer'",
+        f"'systemctl kill --signal=SIGKILL {units} && systemctl stop {units}'",
         secrets=secrets_of(
             inventory, "pgstack-rb-web",
             "docker exec pgstack-rb-db runuser -u postgres -- psql -At -c "
@@ -223,10 +226,13 @@ def host_mode() -> Iterator[Mode]:
         " docker exec $h journalctl --no-pager -q -t sudo; done",
         psql="docker exec pgstack-rb-db runuser -u postgres -- psql -d app -Atc",
         started="docker exec pgstack-rb-db runuser -u postgres -- psql -Atc 'SELECT pg_postmaster_start_time()'",
-        pgbouncer_process="docker exec pgstack-rb-pool systemctl show -p MainPID --value pgbouncer",
+        pgbouncer_process=f"docker exec pgstack-rb-pool systemctl show -p MainPID --value {units}",
         pgbouncer_admin="docker exec -e PGPASSWORD pgstack-rb-pool psql --no-psqlrc -A -P footer=off"
         " -h 127.0.0.1 -p 6432 -U pgbouncer_admin -d pgbouncer -c",
         restart_postgres="docker exec pgstack-rb-db systemctl restart postgresql@17-main",
+        processes=processes,
+        app_python="docker exec -i pgstack-rb-web"
+        " sh -c 'set -a && . /etc/pgstack-webapp/env && exec python3 - \"$@\"' -",
     )
 
 
@@ -262,6 +268,8 @@ def docker_mode() -> Iterator[Mode]:
             pgbouncer_admin="docker exec -e PGPASSWORD pgstack-molecule-rollback-pgbouncer-1 psql --no-psqlrc -A"
             " -P footer=off -h 127.0.0.1 -p 5432 -U pgbouncer_admin -d pgbouncer -c",
             restart_postgres=f"{compose} restart db",
+            processes=int(inventory_vars(inventory, "pgstack-rb-docker-host").get("pgbouncer_processes", 1)),
+            app_python=f"{compose} exec -T web sh -c 'set -a && . /run/pgstack-webapp/env && exec python3 - \"$@\"' -",
         )
     finally:
         teardown()

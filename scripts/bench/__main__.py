@@ -32,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS = {"postgres": "pgstack-db", "pgbouncer": "pgstack-pool", "app": "pgstack-web", "load": "pgstack-bench"}
 WORK = "/tmp/pgstack-bench"  # in the bench container
 APP_URL = "http://127.0.0.1:8000"  # the lab publishes the app here
+# With several PgBouncer processes (--processes), pooled only, against one process and direct
+# from the pgbench stage: what a second core could lift (persistent) and the -C ceiling.
+PROCESS_RUNS = (("select-only", False, 50), ("write", False, 50), ("select-only", True, 200))
 
 
 def sh(argv: list[str], *, timeout: float = 600, check: bool = True, stdin: str | None = None) -> str:
@@ -125,6 +128,13 @@ class Lab:
         return int(found.group(1)) if found else 0
 
 
+def pgbench_tables(lab: Lab, scale: int, drop: bool = False) -> None:
+    """Create pgbench's tables in the app database (straight to PostgreSQL), or drop them."""
+    steps = ["--init-steps=d"] if drop else ["--quiet", f"--scale={scale}"]
+    in_container("load", ["env", f"PGPASSFILE={WORK}/pgpass", "pgbench", "--initialize", *steps,
+                          f"--host={lab.ip['postgres']}", "--username=app", "app"])  # fmt: skip
+
+
 def run_pgbench(lab: Lab, run: Pgbench, meter: CpuMeter) -> dict[str, object]:
     host, port = lab.endpoint(run.target)
     prefix = f"{WORK}/log/{run.target}"
@@ -198,7 +208,8 @@ def main() -> int:
     parser.add_argument("--http-connections", default="2,8,32", help="wrk connection counts")
     parser.add_argument("--hold", type=int, default=10_000, help="client connections held through PgBouncer")
     parser.add_argument("--scale", type=int, default=10, help="pgbench scale factor (100,000 accounts each)")
-    parser.add_argument("--only", default="pgbench,clients,django", help="parts to run, besides the deploys")
+    parser.add_argument("--processes", default="2", help="PgBouncer process counts run besides one (pooled only)")
+    parser.add_argument("--only", default="pgbench,clients,django,processes", help="parts to run, besides the deploys")
     parser.add_argument("--first-deploy-seconds", type=float, help="what the first deploy on new containers took")
     parser.add_argument("--output", default=str(ROOT / ".lab/bench"), help="directory of the JSON results")
     args = parser.parse_args()
@@ -227,16 +238,14 @@ def main() -> int:
     meter = CpuMeter({k: lab.ids[k] for k in ("postgres", "pgbouncer", "load")})
     if "pgbench" in parts:
         t = stage(f"pgbench: scale {args.scale}, {args.seconds} s per run, direct and pooled side by side")
-        direct = [f"--host={lab.ip['postgres']}", "--username=app", "app"]
-        in_container("load", ["env", f"PGPASSFILE={WORK}/pgpass", "pgbench", "--initialize", "--quiet",
-                              f"--scale={args.scale}", *direct])  # fmt: skip
+        pgbench_tables(lab, args.scale)
         runs = []
         for script in ("select-only", "write"):
             for reconnect in (True, False):
                 for n in clients:
                     for target in ("direct", "pooled"):
                         runs.append(run_pgbench(lab, Pgbench(target, script, n, reconnect, args.seconds), meter))
-        in_container("load", ["env", f"PGPASSFILE={WORK}/pgpass", "pgbench", "--initialize", "--init-steps=d", *direct])
+        pgbench_tables(lab, args.scale, drop=True)
         results["pgbench"] = runs
         timed("pgbench", t)
 
@@ -263,9 +272,26 @@ def main() -> int:
                 raise RuntimeError(f"the app should be on the {target} path now")
             for n in map(int, args.http_connections.split(",")):
                 runs.append(run_wrk(lab, Wrk(target, age, n, args.seconds), app_meter))
-        lab.playbook("deploy (back to CONN_MAX_AGE 0)", "deploy.yml")
+        # The processes stage's deploy sets CONN_MAX_AGE back too.
+        if "processes" not in parts:
+            lab.playbook("deploy (back to CONN_MAX_AGE 0)", "deploy.yml")
         results["django"] = runs
         timed("django", t)
+
+    if "processes" in parts:
+        counts = [int(n) for n in args.processes.split(",")]
+        t = stage(f"pgbench, pooled, with {' and '.join(map(str, counts))} PgBouncer processes")
+        pgbench_tables(lab, args.scale)
+        runs = []
+        for count in counts:
+            lab.playbook(f"deploy with {count} PgBouncer processes", "deploy.yml", pgbouncer_processes=count)
+            for script, reconnect, n in PROCESS_RUNS:
+                run = Pgbench("pooled", script, n, reconnect, args.seconds)
+                runs.append({**run_pgbench(lab, run, meter), "processes": count})
+        pgbench_tables(lab, args.scale, drop=True)
+        lab.playbook("deploy (back to one process)", "deploy.yml")
+        results["processes"] = runs
+        timed("processes", t)
 
     results["operations"] = lab.operations
     results["seconds"] = round(time.monotonic() - started, 1)

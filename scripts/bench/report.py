@@ -122,6 +122,28 @@ def django_table(runs: list[dict]) -> str:
     return _table(header, rows)
 
 
+def processes_table(runs: list[dict], base: list[dict]) -> str:
+    """Pooled runs with several PgBouncer processes beside the same run with one and direct (base:
+    the pgbench stage's runs)."""
+    same = {(r["target"], r["script"], r["reconnect"], r["clients"]): r for r in base}
+    rows = []
+    for r in runs:
+        key = (r["script"], r["reconnect"], r["clients"])
+        d, one = same.get(("direct", *key), {}), same.get(("pooled", *key), {})
+        rows.append([
+            r["script"], _connections(r), _f(r["clients"]), _f(r["processes"]), _f(d.get("tps"), 0),
+            _f(one.get("tps"), 0), _f(r["tps"], 0),
+            _ratio(one.get("tps"), d.get("tps")), _ratio(r["tps"], d.get("tps")),
+            f"{_f(one.get('p99_ms'), 1)} / {_f(r['p99_ms'], 1)}", _f(r["errors"]),
+            f"{_f(per_thousand(one.get('cpu_seconds', {}).get('pgbouncer', 0), one.get('transactions')), 2)}"
+            f" / {_f(per_thousand(r['cpu_seconds']['pgbouncer'], r.get('transactions')), 2)}",
+        ])  # fmt: skip
+    header = ["script", "connections", "clients", "processes", "direct tps", "pooled tps, 1 process",
+              "pooled tps, these processes", "pooled / direct, 1 process", "pooled / direct, these",
+              "pooled p99 ms, 1 / these", "errors", "PgBouncer CPU s per 1k tx, 1 / these"]  # fmt: skip
+    return _table(header, rows)
+
+
 def many_clients_table(r: dict) -> str:
     cpu = r["cpu_seconds"]
     row = [_f(r["wanted"]), _f(r["connected"]), _f(r["held"]), ", ".join(f"{k} x{v}" for k, v in r["failures"].items())
@@ -152,6 +174,9 @@ def tables(results: dict) -> str:
         parts.append("### Client connections held at once\n\n" + many_clients_table(results["many_clients"]))
     if results.get("django"):
         parts.append("### The Django app (GET /notes)\n\n" + django_table(results["django"]))
+    if results.get("processes"):
+        parts.append("### Several PgBouncer processes (pooled)\n\n"
+                     + processes_table(results["processes"], results.get("pgbench", [])))
     if results.get("operations"):
         parts.append("### Operations\n\n" + operations_table(results["operations"]))
     stages = ", ".join(f"{k} {v} s" for k, v in results.get("stages", {}).items())

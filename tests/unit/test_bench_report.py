@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "scripts/bench"))
 
-from report import pgbench_table  # noqa: E402
+from report import pgbench_table, processes_table  # noqa: E402
 
 
 def _run(target: str, tps: float | None, transactions: int | None, postgres: float, errors: int = 0) -> dict:
@@ -31,3 +31,20 @@ def test_a_direct_run_without_a_result_leaves_its_cells_empty() -> None:
     row = pgbench_table([_run("direct", None, None, 0.1), _run("pooled", 300.0, 3000, 0.9)])
     cells = [c.strip() for c in row.splitlines()[2].strip("|").split("|")]
     assert cells[3:6] == ["-", "300", "-"] and cells[9] == "-"
+
+
+def test_several_processes_stand_beside_one_process_and_direct() -> None:
+    base = [_run("direct", 100.0, 1000, 7.0), _run("pooled", 300.0, 3000, 0.9)]
+    two = {**_run("pooled", 360.0, 3600, 1.0), "processes": 2, "p99_ms": 15.0}
+    row = processes_table([two], base)
+    cells = [c.strip() for c in row.splitlines()[2].strip("|").split("|")]
+    assert cells[:9] == ["select-only", "-C", "200", "2", "100", "300", "360", "3.00", "3.60"]
+    assert cells[9] == "20.0 / 15.0"
+    # PgBouncer per 1,000 transactions: 0.5 s for 3,000 (one process), 0.5 s for 3,600 (two).
+    assert cells[11] == "0.17 / 0.14"
+
+
+def test_several_processes_without_the_pgbench_stage_leave_the_others_empty() -> None:
+    two = {**_run("pooled", 360.0, 3600, 1.0), "processes": 2}
+    cells = [c.strip() for c in processes_table([two], []).splitlines()[2].strip("|").split("|")]
+    assert cells[4:9] == ["-", "-", "360", "-", "-"]

@@ -149,7 +149,7 @@ def run_pgbench(lab: Lab, run: Pgbench, meter: CpuMeter) -> dict[str, object]:
     figures["p50_ms"], figures["p99_ms"] = percentile(latencies, 0.5), percentile(latencies, 0.99)
     figures["errors"] = (figures["failed_transactions"] or 0) + figures["aborted_clients"]
     result = {"target": run.target, "script": run.script, "clients": run.clients, "reconnect": run.reconnect,
-              "seconds": run.seconds, **figures, "cpu_seconds": cpu}  # fmt: skip
+              "protocol": run.protocol, "seconds": run.seconds, **figures, "cpu_seconds": cpu}  # fmt: skip
     if figures["tps"] is None:
         result["error"] = " ".join(output.strip().splitlines()[-3:])[-300:]
     print("    " + report.pgbench_line(result), flush=True)
@@ -209,7 +209,9 @@ def main() -> int:
     parser.add_argument("--hold", type=int, default=10_000, help="client connections held through PgBouncer")
     parser.add_argument("--scale", type=int, default=10, help="pgbench scale factor (100,000 accounts each)")
     parser.add_argument("--processes", default="2", help="PgBouncer process counts run besides one (pooled only)")
-    parser.add_argument("--only", default="pgbench,clients,django,processes", help="parts to run, besides the deploys")
+    parser.add_argument("--pool-sizes", default="10,20,40", help="default_pool_size values of the settings part")
+    parser.add_argument("--only", default="pgbench,clients,django,processes",
+                        help="parts to run, besides the deploys; also: settings (pool sizes, prepared statements)")
     parser.add_argument("--first-deploy-seconds", type=float, help="what the first deploy on new containers took")
     parser.add_argument("--output", default=str(ROOT / ".lab/bench"), help="directory of the JSON results")
     args = parser.parse_args()
@@ -292,6 +294,32 @@ def main() -> int:
         lab.playbook("deploy (back to one process)", "deploy.yml")
         results["processes"] = runs
         timed("processes", t)
+
+    if "settings" in parts:
+        t = stage("pooled, persistent: pool sizes at 200 clients; prepared statements at 50 clients")
+        pgbench_tables(lab, args.scale)
+        runs = []
+        for size in map(int, args.pool_sizes.split(",")):
+            lab.playbook(f"deploy with default_pool_size {size}", "deploy.yml", pgbouncer_default_pool_size=size)
+            for script in ("select-only", "write"):
+                run = Pgbench("pooled", script, 200, False, args.seconds)
+                runs.append({**run_pgbench(lab, run, meter), "setting": "default_pool_size", "value": size})
+        # The role's max_prepared_statements, then 0 (PgBouncer 1.21's default, off): pgbench's
+        # prepared protocol against its simple one, and direct.
+        for value in (None, 0):
+            if value is not None:
+                lab.playbook(f"deploy with max_prepared_statements {value}", "deploy.yml",
+                             pgbouncer_max_prepared_statements=value)  # fmt: skip
+            shown = value if value is not None else "role default"
+            for target, protocol in (("pooled", "simple"), ("pooled", "prepared"), ("direct", "prepared")):
+                if target == "direct" and value is not None:
+                    continue
+                run = Pgbench(target, "select-only", 50, False, args.seconds, protocol)
+                runs.append({**run_pgbench(lab, run, meter), "setting": "max_prepared_statements", "value": shown})
+        pgbench_tables(lab, args.scale, drop=True)
+        lab.playbook("deploy (back to the role's settings)", "deploy.yml")
+        results["settings"] = runs
+        timed("settings", t)
 
     results["operations"] = lab.operations
     results["seconds"] = round(time.monotonic() - started, 1)

@@ -144,6 +144,20 @@ def processes_table(runs: list[dict], base: list[dict]) -> str:
     return _table(header, rows)
 
 
+def settings_table(runs: list[dict]) -> str:
+    """Runs under one PgBouncer setting or another (the settings part)."""
+    rows = [
+        [r["setting"], _f(r["value"]), r["target"], r["script"], _f(r["clients"]), r.get("protocol", "simple"),
+         _f(r["tps"], 0), f"{_f(r['latency_mean_ms'], 1)} / {_f(r['p99_ms'], 1)}", _f(r["errors"]),
+         _f(per_thousand(r["cpu_seconds"]["postgres"], r.get("transactions")), 2),
+         _f(per_thousand(r["cpu_seconds"]["pgbouncer"], r.get("transactions")), 2)]
+        for r in runs
+    ]  # fmt: skip
+    header = ["setting", "value", "target", "script", "clients", "protocol", "tps", "ms mean / p99", "errors",
+              "PostgreSQL CPU s per 1k tx", "PgBouncer CPU s per 1k tx"]  # fmt: skip
+    return _table(header, rows)
+
+
 def many_clients_table(r: dict) -> str:
     cpu = r["cpu_seconds"]
     row = [_f(r["wanted"]), _f(r["connected"]), _f(r["held"]), ", ".join(f"{k} x{v}" for k, v in r["failures"].items())
@@ -177,6 +191,8 @@ def tables(results: dict) -> str:
     if results.get("processes"):
         parts.append("### Several PgBouncer processes (pooled)\n\n"
                      + processes_table(results["processes"], results.get("pgbench", [])))
+    if results.get("settings"):
+        parts.append("### PgBouncer settings (persistent connections)\n\n" + settings_table(results["settings"]))
     if results.get("operations"):
         parts.append("### Operations\n\n" + operations_table(results["operations"]))
     stages = ", ".join(f"{k} {v} s" for k, v in results.get("stages", {}).items())

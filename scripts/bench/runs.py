@@ -23,6 +23,7 @@ class Pgbench:
     clients: int
     reconnect: bool  # -C: a new connection per transaction
     seconds: int
+    protocol: str = "simple"  # pgbench's --protocol: simple, extended or prepared
 
     def argv(self, host: str, port: int, user: str, database: str, log_prefix: str, sampling: float) -> list[str]:
         argv = [
@@ -33,6 +34,8 @@ class Pgbench:
         ]  # fmt: skip
         if self.reconnect:
             argv.append("--connect")
+        if self.protocol != "simple":
+            argv.append(f"--protocol={self.protocol}")
         return [*argv, database]
 
 

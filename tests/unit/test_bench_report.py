@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "scripts/bench"))
 
-from report import pgbench_table, processes_table  # noqa: E402
+from report import pgbench_table, processes_table, settings_table  # noqa: E402
 
 
 def _run(target: str, tps: float | None, transactions: int | None, postgres: float, errors: int = 0) -> dict:
@@ -48,3 +48,11 @@ def test_several_processes_without_the_pgbench_stage_leave_the_others_empty() ->
     two = {**_run("pooled", 360.0, 3600, 1.0), "processes": 2}
     cells = [c.strip() for c in processes_table([two], []).splitlines()[2].strip("|").split("|")]
     assert cells[4:9] == ["-", "-", "360", "-", "-"]
+
+
+def test_a_settings_run_names_its_setting_value_and_protocol() -> None:
+    run = {**_run("pooled", 500.0, 5000, 1.0), "setting": "max_prepared_statements", "value": 0,
+           "protocol": "prepared", "errors": 50}  # fmt: skip
+    cells = [c.strip() for c in settings_table([run]).splitlines()[2].strip("|").split("|")]
+    assert cells == ["max_prepared_statements", "0", "pooled", "select-only", "200", "prepared", "500",
+                     "10.0 / 20.0", "50", "0.20", "0.10"]  # fmt: skip

@@ -123,3 +123,6 @@ def test_commands() -> None:
     assert {"--builtin=simple-update", "--client=200", "--jobs=2", "--connect", "--port=6432"} <= set(argv)
     assert "--connect" not in Pgbench("direct", "select-only", 50, False, 10).argv("h", 5432, "u", "d", "p", 0.1)
     assert Wrk("direct", 0, 8, 10).argv("http://172.18.0.4:8000/")[-1] == "http://172.18.0.4:8000/notes"
+    prepared = Pgbench("pooled", "select-only", 50, False, 10, "prepared").argv("h", 6432, "u", "d", "p", 0.1)
+    assert "--protocol=prepared" in prepared and prepared[-1] == "d"
+    assert not any(a.startswith("--protocol") for a in run.argv("h", 6432, "u", "d", "p", 0.1))

@@ -264,9 +264,10 @@ def operations_under_load(mode: Mode) -> list[str]:
     # 4. restart_pgbouncer.yml: the app hosts go direct while PgBouncer restarts.
     if (PROJECT / "playbooks/restart_pgbouncer.yml").exists():
         def restart_pgbouncer() -> str:
-            before = sh(mode.pgbouncer_process).splitlines()
+            # A line per process (systemctl separates units by an empty line).
+            before = set(filter(None, sh(mode.pgbouncer_process).splitlines()))
             playbook("restart_pgbouncer.yml")
-            restarted = not set(before) & set(sh(mode.pgbouncer_process).splitlines())
+            restarted = not before & set(filter(None, sh(mode.pgbouncer_process).splitlines()))
             check(restarted, "4. restart_pgbouncer.yml: a PgBouncer process is the same")
             via = mode.health()["via"]
             check(via == "pgbouncer", f"4. restart_pgbouncer.yml: the app is left {via}")

@@ -150,7 +150,7 @@ def run_pgbench(lab: Lab, run: Pgbench, meter: CpuMeter) -> dict[str, object]:
     figures["errors"] = (figures["failed_transactions"] or 0) + figures["aborted_clients"]
     result = {"target": run.target, "script": run.script, "clients": run.clients, "reconnect": run.reconnect,
               "protocol": run.protocol, "seconds": run.seconds, **figures, "cpu_seconds": cpu}  # fmt: skip
-    if figures["tps"] is None:
+    if figures["tps"] is None or figures["run_aborted"]:
         result["error"] = " ".join(output.strip().splitlines()[-3:])[-300:]
     print("    " + report.pgbench_line(result), flush=True)
     return result

@@ -29,7 +29,7 @@ def pgbench_line(r: dict) -> str:
         return f"{r['target']:6} {r['script']} {mode} {r['clients']} clients: no result ({r.get('error', '')})"
     return (
         f"{r['target']:6} {r['script']} {mode} {r['clients']} clients: {_f(r['tps'], 0)} tps, mean"
-        f" {_f(r['latency_mean_ms'], 1)} ms, p99 {_f(r['p99_ms'], 1)} ms, {r['errors']} errors,"
+        f" {_f(r['latency_mean_ms'], 1)} ms, p99 {_f(r['p99_ms'], 1)} ms, {_pgbench_errors(r)} errors,"
         f" CPU s postgres {r['cpu_seconds']['postgres']}, pgbouncer {r['cpu_seconds']['pgbouncer']},"
         f" load {r['cpu_seconds']['load']}"
     )
@@ -65,8 +65,9 @@ def _pair(runs: list[dict], keys: tuple[str, ...]) -> list[tuple[dict, dict, dic
     return [(p.get("direct") or p["pooled"], p.get("direct", {}), p.get("pooled", {})) for p in pairs.values()]
 
 
-def _pgbench_errors(r: dict) -> int | None:
-    return r.get("errors")
+def _pgbench_errors(r: dict) -> int | str | None:
+    """Failed transactions and clients refused; a run pgbench gave up on says so."""
+    return "run aborted" if r.get("run_aborted") else r.get("errors")
 
 
 def _wrk_errors(r: dict) -> int | None:
@@ -134,7 +135,7 @@ def processes_table(runs: list[dict], base: list[dict]) -> str:
             r["script"], _connections(r), _f(r["clients"]), _f(r["processes"]), _f(d.get("tps"), 0),
             _f(one.get("tps"), 0), _f(r["tps"], 0),
             _ratio(one.get("tps"), d.get("tps")), _ratio(r["tps"], d.get("tps")),
-            f"{_f(one.get('p99_ms'), 1)} / {_f(r['p99_ms'], 1)}", _f(r["errors"]),
+            f"{_f(one.get('p99_ms'), 1)} / {_f(r['p99_ms'], 1)}", _f(_pgbench_errors(r)),
             f"{_f(per_thousand(one.get('cpu_seconds', {}).get('pgbouncer', 0), one.get('transactions')), 2)}"
             f" / {_f(per_thousand(r['cpu_seconds']['pgbouncer'], r.get('transactions')), 2)}",
         ])  # fmt: skip
@@ -148,7 +149,7 @@ def settings_table(runs: list[dict]) -> str:
     """Runs under one PgBouncer setting or another (the settings part)."""
     rows = [
         [r["setting"], _f(r["value"]), r["target"], r["script"], _f(r["clients"]), r.get("protocol", "simple"),
-         _f(r["tps"], 0), f"{_f(r['latency_mean_ms'], 1)} / {_f(r['p99_ms'], 1)}", _f(r["errors"]),
+         _f(r["tps"], 0), f"{_f(r['latency_mean_ms'], 1)} / {_f(r['p99_ms'], 1)}", _f(_pgbench_errors(r)),
          _f(per_thousand(r["cpu_seconds"]["postgres"], r.get("transactions")), 2),
          _f(per_thousand(r["cpu_seconds"]["pgbouncer"], r.get("transactions")), 2)]
         for r in runs

@@ -67,7 +67,7 @@ def _pair(runs: list[dict], keys: tuple[str, ...]) -> list[tuple[dict, dict, dic
 
 def _pgbench_errors(r: dict) -> int | str | None:
     """Failed transactions and clients refused; a run pgbench gave up on says so."""
-    return "run aborted" if r.get("run_aborted") else r.get("errors")
+    return f"{r.get('errors')} (run aborted)" if r.get("run_aborted") else r.get("errors")
 
 
 def _wrk_errors(r: dict) -> int | None:

@@ -62,4 +62,4 @@ def test_a_run_pgbench_gave_up_on_says_so_in_place_of_its_error_count() -> None:
     run = {**_run("pooled", 1400.0, 59, 0.1), "setting": "max_prepared_statements", "value": 0,
            "protocol": "prepared", "errors": 0, "run_aborted": True}  # fmt: skip
     cells = [c.strip() for c in settings_table([run]).splitlines()[2].strip("|").split("|")]
-    assert cells[8] == "run aborted"
+    assert cells[8] == "0 (run aborted)"

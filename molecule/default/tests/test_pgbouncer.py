@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -117,3 +118,21 @@ def test_show_pools_lists_the_app_pool(host) -> None:
     pools = {(row[0].strip(), row[1].strip()): row for row in admin(host, "SHOW POOLS")}
     assert ("app", "app") in pools
     assert "transaction" in [cell.strip() for cell in pools[("app", "app")]]
+
+
+def test_log_is_rotated_and_written_again_by_the_same_process(host) -> None:
+    # Debian's package rotates none of PgBouncer's logs; the role's
+    # logrotate file does, and PgBouncer reopens its log on the reload.
+    log = "/var/log/postgresql/pgbouncer.log"
+    pid = host.check_output("systemctl show -p MainPID --value pgbouncer")
+    host.check_output("logrotate --force /etc/logrotate.d/pgstack-pgbouncer")
+    assert host.file(f"{log}.1").exists
+    new = host.file(log)
+    assert new.user == "postgres" and new.mode == 0o640
+    for _ in range(50):  # each admin login writes a line ("login attempt")
+        admin(host, "SHOW VERSION")
+        if host.file(log).size > 0:
+            break
+        time.sleep(0.1)
+    assert host.file(log).size > 0, "PgBouncer did not write to its new log file"
+    assert host.check_output("systemctl show -p MainPID --value pgbouncer") == pid

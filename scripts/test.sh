@@ -41,7 +41,9 @@ installed_collection() {
 run "yamllint" yamllint --strict .
 run "ansible-lint (production profile)" ansible-lint --strict
 run "ruff" ruff check .
-run "pytest: SCRAM filter, role specs, variable checks" python -m pytest -v tests
+# Two workers: most of it is ansible-playbook runs, one core each (171 s
+# alone, 102 s on two workers).
+run "pytest: SCRAM filter, role specs, variable checks" python -m pytest -n 2 -v tests
 run "collection build, install, pgstack.pgbouncer.deploy by name" installed_collection
 run "molecule test -s default (Debian 13 + 12, host mode)" molecule test -s default
 run "molecule test -s docker (Compose mode on this Docker host)" molecule test -s docker

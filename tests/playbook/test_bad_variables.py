@@ -278,6 +278,7 @@ CASES = [
     case(e(webapp_pooler_host="pool@evil"), "webapp_pooler_host"),
     case(e(webapp_conn_max_age=-1), "webapp_conn_max_age"),
     case(e(webapp_manage_command="migrate"), "webapp_manage_command"),
+    case(e(webapp_source_dir="/nonexistent/project/"), "webapp_source_dir"),
     case(docker(webapp_secret_key=f"{SECRET}'-that-is-long-enough-for-django"), "webapp_secret_key"),
     case(docker(webapp_extra_env={"TOKEN": f"{SECRET}'x"}), "webapp_extra_env.TOKEN"),
     case(docker(webapp_docker_image="pgstack/webapp:local\n    privileged: true"), "webapp_docker_image"),

@@ -1,4 +1,4 @@
-"""The load generator of molecule/rollback/tests/load.py, against a fake app on 127.0.0.1
+"""The load generator of molecule/shared/load.py, against a fake app on 127.0.0.1
 that answers, fails or stalls on demand."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-# molecule/rollback/tests is no package: load.py is loaded from its path, as the drill finds it beside itself.
-LOAD_PY = Path(__file__).parents[2] / "molecule/rollback/tests/load.py"
+# molecule/shared is no package: load.py is loaded from its path, as the scenarios find it.
+LOAD_PY = Path(__file__).parents[2] / "molecule/shared/load.py"
 _SPEC = importlib.util.spec_from_file_location("rollback_load", LOAD_PY)
 assert _SPEC and _SPEC.loader
 load_module = importlib.util.module_from_spec(_SPEC)

@@ -11,6 +11,8 @@ import pytest
 from testinfra.utils.ansible_runner import AnsibleRunner
 
 sys.path.insert(0, os.environ.get("MOLECULE_PROJECT_DIRECTORY", str(Path(__file__).parents[3])))
+# The scenarios' shared helpers (molecule/shared: load.py), found by name.
+sys.path.insert(0, str(Path(__file__).parents[2] / "shared"))
 
 RUNNER = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 HOST = RUNNER.get_hosts("all")[0]

@@ -1,4 +1,5 @@
-"""A load through the app's real path while an operation runs (issue 11).
+"""A load through the app's real path while an operation runs (issue 11), for
+the rollback scenario's operations and the Docker scenario's rolling restart.
 
     with Load("http://127.0.0.1:18100", tag="maint") as load:
         ansible(mode.inventory, "maintenance.yml")

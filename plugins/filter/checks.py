@@ -93,6 +93,7 @@ PGBOUNCER_MANAGED = frozenset(
         "reserve_pool_size", "reserve_pool_timeout", "max_db_connections", "max_prepared_statements",
         "server_idle_timeout", "server_lifetime", "query_wait_timeout", "client_idle_timeout",
         "idle_transaction_timeout", "server_login_retry", "ignore_startup_parameters", "so_reuseport", "peer_id",
+        "auth_user", "auth_query", "auth_dbname",
     }
 )
 # Variables env.j2 writes itself.
@@ -226,6 +227,11 @@ def choice(options: Iterable[str]) -> Rule:
         return None if value in allowed else f"must be one of {', '.join(allowed)}, got {show(value)}"
 
     return rule
+
+
+def is_true(value: Any) -> bool:
+    """As Ansible's bool filter reads a value (-e gives strings)."""
+    return str(value).strip().lower() in ("true", "yes", "on", "1", "y", "t")
 
 
 def is_ip(value: str) -> bool:
@@ -470,6 +476,22 @@ def postgres_problems(values: Mapping[str, Any], inventory_hosts: Iterable[str] 
     check.check("postgres_docker_base_image", image)
     # Only Docker mode uses it (the superuser logs in by peer on a host).
     check.check("postgres_superuser_password", secret(12 if docker else 0))
+    app_user = values.get("postgres_app_db_user")
+    taken = {app_user: "the application role"} if isinstance(app_user, str) else {}
+    for name in ("postgres_auth_user", "postgres_auth_group"):
+        role = values.get(name)
+        if not check.check(name, ROLE_NAME):
+            continue
+        if str(role).startswith("pg_"):
+            check.add(name, f"{show(role)}: pg_ names are PostgreSQL's own")
+        elif role in taken:
+            check.add(name, f"{show(role)} is {taken[role]}; it needs a name of its own")
+        taken[role] = name
+    if is_true(values.get("postgres_auth_query")):
+        if values.get("postgres_auth_user_password") in ("", None):
+            check.add("postgres_auth_query", "is on, but postgres_auth_user_password is empty")
+        else:
+            check.check("postgres_auth_user_password", secret(12))
     return check.problems
 
 
@@ -515,6 +537,18 @@ def pgbouncer_problems(values: Mapping[str, Any], postgres_hosts: Iterable[str] 
         check.add("pgbouncer_admin_user", f"{show(admin)} is also an app user; the admin needs a name of its own")
     check.check("pgbouncer_admin_password", secret(12))
     check.sequence("pgbouncer_stats_users", POOLER_NAME_RULE)
+    auth_user = values.get("pgbouncer_auth_user")
+    listed = user_names | ({admin} if isinstance(admin, str) else set())
+    if check.check("pgbouncer_auth_user", POOLER_NAME_RULE) and auth_user in listed:
+        check.add("pgbouncer_auth_user", f"{show(auth_user)} is also in userlist.txt; it needs a name of its own")
+    if is_true(values.get("pgbouncer_auth_query")):
+        if values.get("pgbouncer_auth_user_password") in ("", None):
+            check.add("pgbouncer_auth_query", "is on, but pgbouncer_auth_user_password is empty")
+        else:
+            check.check("pgbouncer_auth_user_password", secret(12))
+        dbname = values.get("pgbouncer_auth_dbname")
+        if dbname not in [entry.get("name") for _, entry in databases]:
+            check.add("pgbouncer_auth_dbname", f"{show(dbname)} is no name of pgbouncer_databases")
     for key, value in check.mapping("pgbouncer_settings").items():
         where = label("pgbouncer_settings", key)
         if not isinstance(key, str) or not POOLER_SETTING.fullmatch(key):

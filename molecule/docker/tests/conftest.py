@@ -38,13 +38,22 @@ class Stack:
         lines = self.compose("ps --all --format json").splitlines()
         return {row["Service"]: row for row in map(json.loads, lines)}
 
-    def psql_admin(self, command: str) -> list[list[str]]:
+    def psql_admin(self, command: str, where: str = "127.0.0.1") -> list[list[str]]:
+        """Rows of an admin console command, from the process that takes the
+        connection: over TCP any of them; ``where`` a process's socket directory."""
         out = self.compose(
             "exec -T -e PGPASSWORD=%s pgbouncer"
-            " psql --no-psqlrc -At -h 127.0.0.1 -U pgbouncer_admin -d pgbouncer -c %s",
-            VARS["pgstack_pgbouncer_admin_password"], command,
+            " psql --no-psqlrc -At -h %s -U pgbouncer_admin -d pgbouncer -c %s",
+            VARS["pgstack_pgbouncer_admin_password"], where, command,
         )
         return [line.split("|") for line in out.splitlines()]
+
+    def psql_admin_all(self, command: str) -> list[list[str]]:
+        """Rows of an admin console command from every PgBouncer process."""
+        processes = int(VARS.get("pgbouncer_processes", 1))
+        if processes == 1:
+            return self.psql_admin(command)
+        return [row for n in range(1, processes + 1) for row in self.psql_admin(command, f"/run/pgbouncer/{n}")]
 
     def psql_db(self, sql: str) -> str:
         return self.compose("exec -T -u postgres db psql --no-psqlrc -At -d app -c %s", sql)

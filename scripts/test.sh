@@ -45,42 +45,8 @@ run "ruff" ruff check .
 # alone, 102 s on two workers).
 run "pytest: SCRAM filter, role specs, variable checks" python -m pytest -n 2 -v tests
 run "collection build, install, pgstack.pgbouncer.deploy by name" installed_collection
-# The default and docker scenarios share nothing (their own containers,
-# networks, ports and Compose project) and each leaves about 40 % of this
-# machine's CPU idle: they run side by side, each into its own log, shown
-# whole with its own time once both have ended. The rollback scenario runs
-# alone after them: its bounds on stalls are measured on a quiet machine.
-side_by_side() {
-  local dir pair name label
-  dir=$(mktemp -d)
-  stage "side by side: ${*%%:*}"
-  for pair in "$@"; do
-    name=${pair%%:*}
-    (
-      began=$SECONDS
-      if molecule test -s "$name" >"$dir/$name.log" 2>&1; then rc=0; else rc=$?; fi
-      echo "$rc $((SECONDS - began))" >"$dir/$name.rc"
-    ) &
-  done
-  wait
-  stage_end
-  for pair in "$@"; do
-    name=${pair%%:*} label=${pair#*:}
-    read -r rc took <"$dir/$name.rc"
-    printf '\n==> molecule test -s %s (%s)\n' "$name" "$label"
-    cat "$dir/$name.log"
-    printf '<== molecule test -s %s: %ss (beside the others)\n' "$name" "$took"
-    if [[ $rc -eq 0 ]]; then
-      passed=$((passed + 1))
-    else
-      failed=$((failed + 1))
-      echo "FAILED: molecule test -s $name"
-    fi
-  done
-  rm -rf "$dir"
-}
-
-side_by_side "default:Debian 13 + 12, host mode" "docker:Compose mode on this Docker host"
+run "molecule test -s default (Debian 13 + 12, host mode)" molecule test -s default
+run "molecule test -s docker (Compose mode on this Docker host)" molecule test -s docker
 run "molecule test -s rollback (bypass and restore drill, both modes)" molecule test -s rollback
 stage_end
 

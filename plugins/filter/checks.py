@@ -601,6 +601,7 @@ def webapp_problems(values: Mapping[str, Any]) -> list[str]:
     check.check("webapp_listen_port", PORT)
     check.check("webapp_workers", COUNT)
     check.check("webapp_graceful_timeout", COUNT)
+    check.check("webapp_health_timeout", COUNT)
     # Values may be secrets: they are never shown.
     for key, value in check.mapping("webapp_extra_env").items():
         where = label("webapp_extra_env", key)

@@ -76,6 +76,10 @@ def test_descriptor_limit_follows_max_client_conn(host) -> None:
 def test_userlist_holds_postgres_own_verifier(host) -> None:
     userlist = host.file("/etc/pgbouncer/userlist.txt").content_string
     entries = dict(re.findall(r'^"([^"]+)" "([^"]+)"$', userlist, re.MULTILINE))
+    # With auth_query, PgBouncer logs in as the lookup role with its clear password.
+    if str(secrets(host).get("pgstack_auth_query")).lower() == "true":
+        lookup = secrets(host).get("pgstack_auth_user", "pgstack_auth")
+        assert entries.pop(lookup) == secrets(host)["pgstack_auth_user_password"]
     assert set(entries) == {"app", "pgbouncer_admin"}
     assert all(v.startswith("SCRAM-SHA-256$") for v in entries.values())
     db = get_host(upstream(host))

@@ -396,6 +396,16 @@ class Checker:
             self.problems.append(f"{where}: {reason}")
         return not reason
 
+    def secret_when_on(self, switch: str, name: str) -> bool:
+        """With ``switch`` on, ``name`` must hold a secret (named, never shown); whether it is on."""
+        if not is_true(self.values.get(switch)):
+            return False
+        if self.values.get(name) in ("", None):
+            self.add(switch, f"is on, but {name} is empty")
+        else:
+            self.check(name, secret(12))
+        return True
+
     def check(self, name: str, rule: Rule) -> bool:
         return self.add(name, rule(self.values.get(name)))
 
@@ -487,11 +497,7 @@ def postgres_problems(values: Mapping[str, Any], inventory_hosts: Iterable[str] 
         elif role in taken:
             check.add(name, f"{show(role)} is {taken[role]}; it needs a name of its own")
         taken[role] = name
-    if is_true(values.get("postgres_auth_query")):
-        if values.get("postgres_auth_user_password") in ("", None):
-            check.add("postgres_auth_query", "is on, but postgres_auth_user_password is empty")
-        else:
-            check.check("postgres_auth_user_password", secret(12))
+    check.secret_when_on("postgres_auth_query", "postgres_auth_user_password")
     return check.problems
 
 
@@ -541,11 +547,7 @@ def pgbouncer_problems(values: Mapping[str, Any], postgres_hosts: Iterable[str] 
     listed = user_names | ({admin} if isinstance(admin, str) else set())
     if check.check("pgbouncer_auth_user", POOLER_NAME_RULE) and auth_user in listed:
         check.add("pgbouncer_auth_user", f"{show(auth_user)} is also in userlist.txt; it needs a name of its own")
-    if is_true(values.get("pgbouncer_auth_query")):
-        if values.get("pgbouncer_auth_user_password") in ("", None):
-            check.add("pgbouncer_auth_query", "is on, but pgbouncer_auth_user_password is empty")
-        else:
-            check.check("pgbouncer_auth_user_password", secret(12))
+    if check.secret_when_on("pgbouncer_auth_query", "pgbouncer_auth_user_password"):
         dbname = values.get("pgbouncer_auth_dbname")
         if dbname not in [entry.get("name") for _, entry in databases]:
             check.add("pgbouncer_auth_dbname", f"{show(dbname)} is no name of pgbouncer_databases")

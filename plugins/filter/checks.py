@@ -80,6 +80,8 @@ HBA_USER_WORDS = frozenset({"all"})
 POSTGRES_MANAGED = frozenset(
     {"listen_addresses", "port", "max_connections", "password_encryption", "hba_file", "config_file"}
 )
+# Written by the role itself with postgres_tls on (vars/main.yml).
+POSTGRES_TLS_MANAGED = frozenset({"ssl", "ssl_cert_file", "ssl_key_file"})
 # Directives and locations that would make PostgreSQL read other files than
 # those the role writes.
 POSTGRES_ELSEWHERE = frozenset({"include", "include_dir", "include_if_exists", "data_directory"})
@@ -96,6 +98,11 @@ PGBOUNCER_MANAGED = frozenset(
         "auth_user", "auth_query", "auth_dbname",
     }
 )
+# Written by pgbouncer.ini.j2 with pgbouncer_client_tls, pgbouncer_server_tls on.
+PGBOUNCER_TLS_MANAGED = {
+    "pgbouncer_client_tls": frozenset({"client_tls_sslmode", "client_tls_cert_file", "client_tls_key_file"}),
+    "pgbouncer_server_tls": frozenset({"server_tls_sslmode", "server_tls_ca_file"}),
+}
 # Variables env.j2 writes itself.
 WEBAPP_MANAGED_ENV = frozenset(
     {
@@ -409,6 +416,22 @@ class Checker:
     def check(self, name: str, rule: Rule) -> bool:
         return self.add(name, rule(self.values.get(name)))
 
+    def tls_files(self, switch: str, prefix: str) -> None:
+        """With ``switch`` on and the user's CA given (<prefix>_ca_file), the
+        server's certificate and key must be given too; the names the
+        collection's certificate is for must be host names or addresses."""
+        if not is_true(self.values.get(switch)):
+            return
+        self.sequence(f"{prefix}_names", host)
+        if self.values.get(f"{prefix}_ca_file") in ("", None):
+            return
+        self.check(f"{prefix}_ca_file", path)
+        for name in (f"{prefix}_cert_file", f"{prefix}_key_file"):
+            if self.values.get(name) in ("", None):
+                self.add(name, f"is empty, but {prefix}_ca_file is set: give this server's certificate and key too")
+            else:
+                self.check(name, path)
+
     def sequence(self, name: str, rule: Rule | None = None, required: bool = False) -> list[Any]:
         """A list whose every entry follows rule; its entries, or none if it is not a list."""
         value = self.values.get(name)
@@ -475,6 +498,8 @@ def postgres_problems(values: Mapping[str, Any], inventory_hosts: Iterable[str] 
             check.add(where, "is not a PostgreSQL setting name")
         elif key.lower() in POSTGRES_MANAGED:
             check.add(where, "is written by the role itself and cannot be set here")
+        elif is_true(values.get("postgres_tls")) and key.lower() in POSTGRES_TLS_MANAGED:
+            check.add(where, "is written by the role itself with postgres_tls on")
         elif key.lower() in POSTGRES_ELSEWHERE:
             check.add(where, "would make PostgreSQL read other files than the role writes")
         elif key.lower() in POSTGRES_RESERVED_CONNECTIONS:
@@ -498,6 +523,7 @@ def postgres_problems(values: Mapping[str, Any], inventory_hosts: Iterable[str] 
             check.add(name, f"{show(role)} is {taken[role]}; it needs a name of its own")
         taken[role] = name
     check.secret_when_on("postgres_auth_query", "postgres_auth_user_password")
+    check.tls_files("postgres_tls", "postgres_tls")
     return check.problems
 
 
@@ -557,12 +583,15 @@ def pgbouncer_problems(values: Mapping[str, Any], postgres_hosts: Iterable[str] 
             check.add(where, "is not a PgBouncer setting name (lower case, digits, _)")
         elif key in PGBOUNCER_MANAGED:
             check.add(where, "is written by the role itself and cannot be set here")
+        elif tls_on := [on for on, keys in PGBOUNCER_TLS_MANAGED.items() if key in keys and is_true(values.get(on))]:
+            check.add(where, f"is written by the role itself with {tls_on[0]} on")
         elif isinstance(value, bool):
             check.add(where, "PgBouncer takes 0 or 1, not a boolean")
         else:
             check.add(where, setting_value(value))
     # The PgBouncer version (1.19 and later, for [peers]) is checked by the
     # role (tasks/processes_check.yml): only the host knows it.
+    check.tls_files("pgbouncer_client_tls", "pgbouncer_tls")
     check.check("pgbouncer_processes", PROCESSES)
     check.check("pgbouncer_drain_timeout", COUNT)
     check.check("pgbouncer_console_retries", NON_NEGATIVE)
@@ -626,6 +655,8 @@ def webapp_problems(values: Mapping[str, Any]) -> list[str]:
     for name in ("webapp_pip_index_url", "webapp_pip_find_links"):
         if values.get(name, "") != "":
             check.check(name, text(PIP_LOCATION, "a URL or directory without spaces or quotes"))
+    if is_true(values.get("webapp_tls")) and values.get("webapp_tls_ca_file") not in ("", None):
+        check.check("webapp_tls_ca_file", path)
     check.check("webapp_docker_project_dir", own_directory)
     check.check("webapp_docker_image", image)
     check.check("webapp_docker_base_image", image)

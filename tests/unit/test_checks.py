@@ -12,8 +12,10 @@ import yaml
 
 from plugins.filter.checks import (
     PGBOUNCER_MANAGED,
+    PGBOUNCER_TLS_MANAGED,
     POSTGRES_ELSEWHERE,
     POSTGRES_MANAGED,
+    POSTGRES_TLS_MANAGED,
     WEBAPP_MANAGED_ENV,
     FilterModule,
     pgbouncer_problems,
@@ -45,6 +47,11 @@ POSTGRES: dict[str, Any] = {
     "postgres_auth_user": "pgstack_auth",
     "postgres_auth_user_password": "",
     "postgres_auth_group": "pgstack_pooled",
+    "postgres_tls": False,
+    "postgres_tls_names": [],
+    "postgres_tls_ca_file": "",
+    "postgres_tls_cert_file": "",
+    "postgres_tls_key_file": "",
 }
 PGBOUNCER: dict[str, Any] = {
     "pgbouncer_mode": "host",
@@ -94,6 +101,12 @@ PGBOUNCER: dict[str, Any] = {
     "pgbouncer_auth_user": "pgstack_auth",
     "pgbouncer_auth_user_password": "",
     "pgbouncer_auth_dbname": "app",
+    "pgbouncer_client_tls": False,
+    "pgbouncer_server_tls": False,
+    "pgbouncer_tls_names": [],
+    "pgbouncer_tls_ca_file": "",
+    "pgbouncer_tls_cert_file": "",
+    "pgbouncer_tls_key_file": "",
 }
 WEBAPP: dict[str, Any] = {
     "webapp_mode": "host",
@@ -106,6 +119,8 @@ WEBAPP: dict[str, Any] = {
     "webapp_pooler_fallback": True,
     "webapp_db_host": "[2001:db8::2]",
     "webapp_db_port": 5432,
+    "webapp_tls": False,
+    "webapp_tls_ca_file": "",
     "webapp_secret_key": "a-django-secret-key-that-is-long-enough",
     "webapp_source_dir": "/home/me/project/",
     "webapp_django_settings_module": "demoapp.settings",
@@ -205,6 +220,29 @@ def test_the_filters_are_registered() -> None:
         ("postgres", {"postgres_auth_group": "pg_monitor"}, "postgres_auth_group: 'pg_monitor': pg_ names"),
         ("postgres", {"postgres_auth_user": "Auth User"}, "postgres_auth_user:"),
         ("postgres", {"postgres_app_db_user": "pg_app"}, "postgres_app_db_user: 'pg_app': pg_ names"),
+        # TLS: the role's own settings, the user's files, the certificate's names.
+        ("postgres", {"postgres_settings": {"ssl_cert_file": "/x.crt"}}, None),
+        ("postgres", {"postgres_tls": True, "postgres_settings": {"SSL_cert_file": "/x.crt"}},
+         "postgres_settings.SSL_cert_file: is written by the role itself with postgres_tls on"),
+        ("postgres", {"postgres_tls": True, "postgres_tls_names": ["db.example.com", "10.0.0.9", "::1"]}, None),
+        ("postgres", {"postgres_tls": True, "postgres_tls_names": ["db example"]}, "postgres_tls_names[0]: 'db ex"),
+        ("postgres", {"postgres_tls": True, "postgres_tls_ca_file": "/etc/ca.crt", "postgres_tls_key_file": "/d.key"},
+         "postgres_tls_cert_file: is empty, but postgres_tls_ca_file is set"),
+        ("postgres", {"postgres_tls": True, "postgres_tls_ca_file": "/etc/ca.crt", "postgres_tls_cert_file": "/d.crt",
+                      "postgres_tls_key_file": ""}, "postgres_tls_key_file: is empty, but"),
+        ("postgres", {"postgres_tls": True, "postgres_tls_ca_file": "ca.crt", "postgres_tls_cert_file": "/d.crt",
+                      "postgres_tls_key_file": "/d.key"}, "postgres_tls_ca_file: 'ca.crt' is not an absolute path"),
+        ("postgres", {"postgres_tls": True, "postgres_tls_ca_file": "/ca.crt", "postgres_tls_cert_file": "/d.crt",
+                      "postgres_tls_key_file": "/d.key"}, None),
+        ("pgbouncer", {"pgbouncer_settings": {"server_tls_sslmode": "require"}}, None),
+        ("pgbouncer", {"pgbouncer_server_tls": True, "pgbouncer_settings": {"server_tls_sslmode": "require"}},
+         "pgbouncer_settings.server_tls_sslmode: is written by the role itself with pgbouncer_server_tls on"),
+        ("pgbouncer", {"pgbouncer_client_tls": True, "pgbouncer_settings": {"client_tls_key_file": "/k"}},
+         "pgbouncer_settings.client_tls_key_file: is written by the role itself with pgbouncer_client_tls on"),
+        ("pgbouncer", {"pgbouncer_client_tls": True, "pgbouncer_tls_ca_file": "/ca.crt",
+                       "pgbouncer_tls_key_file": "/k"}, "pgbouncer_tls_cert_file: is empty, but pgbouncer_tls_ca"),
+        ("pgbouncer", {"pgbouncer_client_tls": True, "pgbouncer_tls_names": ["a,b"]}, "pgbouncer_tls_names[0]:"),
+        ("webapp", {"webapp_tls": True, "webapp_tls_ca_file": "ca.pem"}, "webapp_tls_ca_file: 'ca.pem' is not an abs"),
         ("postgres", {"postgres_listen_addresses": "localhost"}, "postgres_listen_addresses: must be a list"),
         ("postgres", {"postgres_listen_addresses": ["a,b"]}, "postgres_listen_addresses[0]: 'a,b'"),
         ("postgres", {"postgres_listen_addresses": ["x'"]}, "postgres_listen_addresses[0]:"),
@@ -366,7 +404,10 @@ def test_single_quotes_in_env_values_are_fine_for_systemd() -> None:
 
 def test_the_managed_lists_match_what_the_roles_write() -> None:
     ini = (ROLES / "pgbouncer/templates/pgbouncer.ini.j2").read_text()
-    assert set(re.findall(r"^([a-z_]+) = ", ini, re.MULTILINE)) == PGBOUNCER_MANAGED
+    tls_written = PGBOUNCER_MANAGED.union(*PGBOUNCER_TLS_MANAGED.values())
+    assert set(re.findall(r"^([a-z_]+) = ", ini, re.MULTILINE)) == tls_written
+    tls = (ROLES / "postgres/vars/main.yml").read_text().split("__postgres_tls_settings:", 1)[1]
+    assert set(re.findall(r"'([a-z_]+)': ", tls)) == POSTGRES_TLS_MANAGED
     written = set()
     for vars_file in (ROLES / "postgres/vars").glob("*.yml"):
         written |= set((yaml.safe_load(vars_file.read_text()) or {}).get("__postgres_managed_settings", {}))

@@ -14,7 +14,8 @@ answer printed (issue 13).
         (5 minutes at most), each asked SELECT 1 every 0.5 s; the count of
         queries and of failures.
 
-Only psycopg and the standard library: what the app itself has.
+Only psycopg and the standard library: what the app itself has. served()
+needs no psycopg: the tests also call it from the controller.
 """
 
 from __future__ import annotations
@@ -30,16 +31,14 @@ import tempfile
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import psycopg
-
-URL = urlsplit(os.environ["DATABASE_URL_POOLED"])
-CA = parse_qs(URL.query)["sslrootcert"][0]
-LOGIN = {"dbname": unquote(URL.path[1:]), "user": unquote(URL.username), "password": unquote(URL.password)}
-
 
 def login(**params: object) -> str:
+    import psycopg
+
+    url = urlsplit(os.environ["DATABASE_URL_POOLED"])
+    credentials = {"dbname": unquote(url.path[1:]), "user": unquote(url.username), "password": unquote(url.password)}
     try:
-        with psycopg.connect(**LOGIN, connect_timeout=5, **params) as conn:
+        with psycopg.connect(**credentials, connect_timeout=5, **params) as conn:
             conn.execute("SELECT 1")
             return "ok" if conn.info.pgconn.ssl_in_use else "ok without TLS"
     except psycopg.Error as exc:
@@ -47,6 +46,7 @@ def login(**params: object) -> str:
 
 
 def attempts(servers: list[list], wrong_ca: str) -> dict[str, dict[str, str]]:
+    ca = parse_qs(urlsplit(os.environ["DATABASE_URL_POOLED"]).query)["sslrootcert"][0]
     with tempfile.NamedTemporaryFile("w", suffix=".crt") as other:
         other.write(wrong_ca)
         other.flush()
@@ -55,9 +55,9 @@ def attempts(servers: list[list], wrong_ca: str) -> dict[str, dict[str, str]]:
             address = socket.getaddrinfo(host, port, socket.AF_INET)[0][4][0]
             verified = {"port": port, "sslmode": "verify-full"}
             found[name] = {
-                "right": login(host=host, sslrootcert=CA, **verified),
+                "right": login(host=host, sslrootcert=ca, **verified),
                 "plain": login(host=host, port=port, sslmode="disable"),
-                "wrong name": login(host="wrong-name.invalid", hostaddr=address, sslrootcert=CA, **verified),
+                "wrong name": login(host="wrong-name.invalid", hostaddr=address, sslrootcert=ca, **verified),
                 "wrong CA": login(host=host, sslrootcert=other.name, **verified),
             }
         return found
@@ -77,6 +77,8 @@ def served(host: str, port: int) -> str:
 
 
 def hold(stop: str) -> dict[str, int]:
+    import psycopg
+
     pooled = psycopg.connect(os.environ["DATABASE_URL_POOLED"], autocommit=True)
     direct = psycopg.connect(os.environ["DATABASE_URL_DIRECT"], autocommit=True)
     queries = failures = 0

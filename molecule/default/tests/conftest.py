@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import testinfra
 from testinfra.utils.ansible_runner import AnsibleRunner
+
+# The scenarios' shared helpers (molecule/shared: tls_checks.py), found by name.
+sys.path.insert(0, str(Path(__file__).parents[2] / "shared"))
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 RUNNER = AnsibleRunner(INVENTORY)

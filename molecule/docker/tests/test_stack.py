@@ -16,6 +16,7 @@ from plugins.filter.scram import scram_verifies
 testinfra_hosts = [f"ansible://{HOST}"]
 
 PASSWORD = VARS["pgstack_db_password"]
+TLS = str(VARS.get("pgstack_tls", False)).lower() == "true"
 PROCESSES = int(VARS.get("pgbouncer_processes", 1))
 INI_FILES = ["pgbouncer.ini"] if PROCESSES == 1 else [f"pgbouncer-{n}.ini" for n in range(1, PROCESSES + 1)]
 APP = f"http://127.0.0.1:{VARS['webapp_listen_port']}"
@@ -80,10 +81,13 @@ def test_env_file_has_the_guides_urls_and_only_root_and_web_read_it(host) -> Non
     assert not host.file(f"{PROJECT}/.env").exists  # where an older deploy kept it
     values = env_file(host)
     password = quote(PASSWORD, safe="")
-    assert values["DATABASE_URL_POOLED"] == f"postgres://app:{password}@pgbouncer:5432/app"
-    assert values["DATABASE_URL_DIRECT"] == f"postgres://app:{password}@db:5432/app"
+    # With pgstack_tls, every URL asks for verify-full with the CA (tests/test_tls.py).
+    tls = "sslmode=verify-full&sslrootcert=/run/pgstack-webapp/ca.crt" if TLS else ""
+    assert values["DATABASE_URL_POOLED"] == f"postgres://app:{password}@pgbouncer:5432/app" + ("?" + tls if tls else "")
+    assert values["DATABASE_URL_DIRECT"] == f"postgres://app:{password}@db:5432/app" + ("?" + tls if tls else "")
     # webapp_pooler_fallback: PgBouncer first, db when no pooler answers.
-    assert values["DATABASE_URL"] == f"postgres://app:{password}@/app?host=pgbouncer,db&port=5432,5432&connect_timeout=2"
+    fallback = f"postgres://app:{password}@/app?host=pgbouncer,db&port=5432,5432&connect_timeout=2"
+    assert values["DATABASE_URL"] == fallback + ("&" + tls if tls else "")
 
 
 def test_web_gets_its_environment_from_the_file_not_from_compose(host, stack) -> None:
@@ -160,9 +164,13 @@ def test_postgres_admits_what_host_mode_admits(stack) -> None:
         "local|all|all||scram-sha-256",
         "host|all|all|127.0.0.1|scram-sha-256",
         "host|all|all|::1|scram-sha-256",
-        "host|app|app,+pgstack_pooled,pgstack_auth|samenet|scram-sha-256"
-        if str(VARS.get("pgstack_auth_query")).lower() == "true"
-        else "host|app|app|samenet|scram-sha-256",
+        # With pgstack_tls, the project network over TLS only.
+        ("hostssl" if TLS else "host")
+        + (
+            "|app|app,+pgstack_pooled,pgstack_auth|samenet|scram-sha-256"
+            if str(VARS.get("pgstack_auth_query")).lower() == "true"
+            else "|app|app|samenet|scram-sha-256"
+        ),
     ]
 
 

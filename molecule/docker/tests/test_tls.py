@@ -36,6 +36,7 @@ def probe(request: dict, background: bool = False):
         process = subprocess.Popen(argv, cwd=PROJECT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         process.stdin.write(PROBE.read_text())
         process.stdin.close()
+        process.stdin = None  # closed: communicate() only reads the answer
         return process
     out = subprocess.run(argv, cwd=PROJECT, input=PROBE.read_text(), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -89,7 +90,7 @@ for db in app by_address; do
   printf '%s: ' $db; psql --no-psqlrc -At -h 127.0.0.1 -p 6499 -U app -d $db -c 'SELECT 1' 2>&1 | head -1
 done
 kill -INT $pid; wait $pid
-grep -i 'tls\\|certificate' /tmp/tls-check.log | head -3
+grep 'TLS handshake error' /tmp/tls-check.log | head -1
 rm -f /tmp/tls-check.ini /tmp/tls-check.log
 """
     out = stack.compose("exec -T -e PGPASSWORD=%s pgbouncer sh -c %s", VARS["pgstack_db_password"], script)
@@ -97,7 +98,7 @@ rm -f /tmp/tls-check.ini /tmp/tls-check.log
     assert "app: 1\n" in out
     by_address = out.split("by_address: ", 1)[1].splitlines()[0]
     assert by_address != "1", out
-    assert re.search(r"(?i)certificate|name", out.split("by_address: ", 1)[1]), out
+    assert f"name `{address}' not present in server certificate" in out, out
 
 
 def test_a_renewed_certificate_is_served_after_a_reload_with_no_client_dropped(stack: Stack) -> None:

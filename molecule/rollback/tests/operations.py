@@ -9,7 +9,10 @@ every write the app acknowledged is looked for in PostgreSQL.
 
 1. online change: deploy.yml with a new default_pool_size, server_idle_timeout
    and a per-database pool_size: PgBouncer reloads (same process), SHOW CONFIG
-   and SHOW DATABASES show the values; 0 failed;
+   and SHOW DATABASES show the values; 0 failed. With TLS on (Mode.tls) the
+   same deploy renews every certificate (pgstack_tls_renew_days longer than
+   their life): the new ones are served, by the same PgBouncer process and
+   the same PostgreSQL;
 2. maintenance.yml (PAUSE, PostgreSQL restarted, RESUME): 0 failed, the pause
    it reports printed, PostgreSQL's start time changed;
 3. PostgreSQL restarted without the playbook: in-flight transactions are cut
@@ -41,10 +44,12 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from load import Load
+from tls_checks import fingerprint
+from tls_probe import served
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
 _BESIDE = Path(sys.executable).parent / "ansible-playbook"
@@ -106,6 +111,13 @@ class Mode:
     processes: int  # PgBouncer processes (pgbouncer_processes)
     # A shell command prefix running a Python script from stdin, with arguments, where the app runs, in its environment.
     app_python: str
+    # With TLS on: server: (address and port this machine reaches it at, a shell command printing its certificate).
+    tls: dict[str, tuple[str, int, str]] = field(default_factory=dict)
+
+    def certificates(self) -> dict[str, tuple[str, str]]:
+        """Each TLS server's certificate: the one it serves, and the one installed (SHA-256 both)."""
+        return {name: (served(address, port), fingerprint(sh(command)))
+                for name, (address, port, command) in self.tls.items()}  # fmt: skip
 
     def health(self) -> dict:
         with urllib.request.urlopen(f"{self.app}/healthz", timeout=2) as response:
@@ -204,11 +216,14 @@ def operations_under_load(mode: Mode) -> list[str]:
     def playbook(name: str, *extra: str) -> str:
         return ansible_run(mode.inventory, name, *extra, verbose=False).stdout
 
-    # 1. Online change: a reload, not a restart.
+    # 1. Online change: a reload, not a restart; with TLS, renewed certificates too.
     pgbouncer_before = sh(mode.pgbouncer_process)
+    postgres_before = sh(mode.started)
+    certificates_before = mode.certificates()
 
     def online_change() -> str:
-        playbook("deploy.yml", "-e", json.dumps(ONLINE_CHANGE))
+        renew = {"pgstack_tls_renew_days": 100_000} if mode.tls else {}
+        playbook("deploy.yml", "-e", json.dumps(ONLINE_CHANGE | renew))
         config = {row["key"]: row["value"] for row in mode.admin("SHOW CONFIG")}
         pool_size = {row["name"]: row["pool_size"] for row in mode.admin("SHOW DATABASES")}.get("app")
         same = sh(mode.pgbouncer_process) == pgbouncer_before
@@ -217,8 +232,15 @@ def operations_under_load(mode: Mode) -> list[str]:
                 "server_idle_timeout": config.get("server_idle_timeout"), "app pool_size": pool_size}
         share = {k: str(-(-v // mode.processes)) for k, v in {"default_pool_size": 15, "app pool_size": 12}.items()}
         check(seen == {**share, "server_idle_timeout": "300"}, f"1. online change: not in force: {seen}")
+        check(sh(mode.started) == postgres_before, "1. online change: PostgreSQL was restarted")
+        renewed = ""
+        if mode.tls:
+            now = mode.certificates()
+            fresh = [n for n, (serving, installed) in now.items() if serving == installed != certificates_before[n][1]]
+            check(fresh == list(mode.tls), f"1. online change: certificates before {certificates_before}, after {now}")
+            renewed = f"; certificates renewed and served: {', '.join(fresh) or 'NONE'}"
         return f"PgBouncer {'kept its process' if same else 'RESTARTED'}, in force: " + ", ".join(
-            f"{k}={v}" for k, v in seen.items())
+            f"{k}={v}" for k, v in seen.items()) + renewed
 
     under_load("1", "online change (deploy.yml -e pool sizes, server_idle_timeout)", online_change)
 

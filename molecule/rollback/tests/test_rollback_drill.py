@@ -204,11 +204,31 @@ def secrets_of(inventory: str, host: str, verifiers: str) -> dict[str, str]:
     return found
 
 
+def host_tls(inventory: str) -> tuple[dict[str, tuple[str, int, str]], dict[str, str]]:
+    """With pgstack_tls on (molecule.yml): the TLS servers, as Mode.tls has
+    them, and their private keys and the CA's as secrets (a line of each)."""
+    if str(inventory_vars(inventory, "pgstack-rb-pool").get("pgstack_tls", False)).lower() != "true":
+        return {}, {}
+    files = {
+        "PgBouncer": ("pgstack-rb-pool", 6432, "/etc/pgbouncer/tls/server"),
+        "PostgreSQL": ("pgstack-rb-db", 5432, "/etc/postgresql/*/main/tls/server"),
+    }
+    servers, keys = {}, {}
+    for name, (container, port, stem) in files.items():
+        address = sh(f"docker exec {container} hostname -i").split()[0]
+        servers[name] = (address, port, f"docker exec {container} sh -c 'cat {stem}.crt'")
+        keys[f"TLS key of {name}"] = sh(f"docker exec {container} sh -c 'sed -n 2p {stem}.key'").strip()
+    ca_key = Path(inventory).parent / "pgstack-tls/ca.key"
+    keys["TLS key of the CA"] = ca_key.read_text().splitlines()[1]
+    return servers, keys
+
+
 def host_mode() -> Iterator[Mode]:
     inventory = os.environ["MOLECULE_INVENTORY_FILE"]
     # Several processes (molecule.yml): the units pgbouncer@1..N.
     processes = int(inventory_vars(inventory, "pgstack-rb-pool").get("pgbouncer_processes", 1))
     units = "pgbouncer" if processes == 1 else " ".join(f"pgbouncer@{n}" for n in range(1, processes + 1))
+    tls, tls_keys = host_tls(inventory)
     yield Mode(
         name="host",
         inventory=inventory,
@@ -221,7 +241,8 @@ def host_mode() -> Iterator[Mode]:
             "docker exec pgstack-rb-db runuser -u postgres -- psql -At -c "
             "\"SELECT rolname || ' ' || rolpassword FROM pg_authid WHERE rolpassword IS NOT NULL\" && "
             "docker exec pgstack-rb-pool sed -n 's/^\"\\(.*\\)\" \"\\(.*\\)\"$/\\1 \\2/p' /etc/pgbouncer/userlist.txt",
-        ),
+        )
+        | tls_keys,
         sudo_log="for h in pgstack-rb-db pgstack-rb-pool pgstack-rb-web; do"
         " docker exec $h journalctl --no-pager -q -t sudo; done",
         psql="docker exec pgstack-rb-db runuser -u postgres -- psql -d app -Atc",
@@ -233,6 +254,7 @@ def host_mode() -> Iterator[Mode]:
         processes=processes,
         app_python="docker exec -i pgstack-rb-web"
         " sh -c 'set -a && . /etc/pgstack-webapp/env && exec python3 - \"$@\"' -",
+        tls=tls,
     )
 
 

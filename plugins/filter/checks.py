@@ -95,7 +95,7 @@ PGBOUNCER_MANAGED = frozenset(
         "reserve_pool_size", "reserve_pool_timeout", "max_db_connections", "max_prepared_statements",
         "server_idle_timeout", "server_lifetime", "query_wait_timeout", "client_idle_timeout",
         "idle_transaction_timeout", "server_login_retry", "ignore_startup_parameters", "so_reuseport", "peer_id",
-        "auth_user", "auth_query", "auth_dbname",
+        "auth_user", "auth_query", "auth_dbname", "auth_hba_file",
     }
 )
 # Written by pgbouncer.ini.j2 with pgbouncer_client_tls, pgbouncer_server_tls on.
@@ -356,6 +356,17 @@ def hba_address(value: Any) -> str | None:
     return None if HOSTNAME.fullmatch(name) else f"{show(value)} is not an address/mask or a host name"
 
 
+def network(value: Any) -> str | None:
+    """PgBouncer's hba ADDRESS column: an address with its mask (no host names)."""
+    if not isinstance(value, str):
+        return f"must be an address/mask such as 10.0.0.5/32, got {show(value)}"
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return f"{show(value)} is not an address/mask such as 10.0.0.5/32"
+    return None if "/" in value else f"{show(value)} needs its mask, e.g. {value}/{128 if ':' in value else 32}"
+
+
 def setting_value(value: Any, forbidden: str = "") -> str | None:
     """A value written after 'name = ' on one line of a configuration file."""
     if value is None or isinstance(value, Mapping | list | tuple):
@@ -569,6 +580,7 @@ def pgbouncer_problems(values: Mapping[str, Any], postgres_hosts: Iterable[str] 
         check.add("pgbouncer_admin_user", f"{show(admin)} is also an app user; the admin needs a name of its own")
     check.check("pgbouncer_admin_password", secret(12))
     check.sequence("pgbouncer_stats_users", POOLER_NAME_RULE)
+    check.sequence("pgbouncer_stats_addresses", network)
     auth_user = values.get("pgbouncer_auth_user")
     listed = user_names | ({admin} if isinstance(admin, str) else set())
     if check.check("pgbouncer_auth_user", POOLER_NAME_RULE) and auth_user in listed:

@@ -46,7 +46,7 @@ def test_service_running_and_enabled(host) -> None:
     assert host.socket("tcp://0.0.0.0:6432").is_listening
 
 
-@pytest.mark.parametrize("name", ["pgbouncer.ini", "userlist.txt"])
+@pytest.mark.parametrize("name", ["pgbouncer.ini", "userlist.txt", "pgbouncer_hba.conf"])
 def test_config_files_are_private_to_postgres(host, name: str) -> None:
     config = host.file(f"/etc/pgbouncer/{name}")
     assert config.user == "postgres"
@@ -57,8 +57,24 @@ def test_config_files_are_private_to_postgres(host, name: str) -> None:
 def test_transaction_pooling_is_running(host) -> None:
     settings = {row[0].strip(): row[1].strip() for row in admin(host, "SHOW CONFIG")}
     assert settings["pool_mode"] == "transaction"
-    assert settings["auth_type"] == "scram-sha-256"
+    # Who may log in from where: pgbouncer_hba.conf; passwords: SCRAM (below).
+    assert settings["auth_type"] == "hba"
     assert settings["max_client_conn"] == "1000"
+
+
+def test_the_admin_reaches_the_console_from_this_host_only(host) -> None:
+    """Over loopback (admin() above) yes; from the host's own network address,
+    as from any other host, no: pgbouncer_hba.conf rejects it."""
+    password = secrets(host)["pgstack_pgbouncer_admin_password"]
+    mine = address(host.backend.get_hostname())
+    refused = psql(host, password, "-h", mine, "-p", "6432", "-U", "pgbouncer_admin", "-d", "pgbouncer",
+                   "-c", "SHOW VERSION")  # fmt: skip
+    assert refused.rc != 0 and "rejected" in refused.stderr, refused.stderr
+    assert admin(host, "SHOW VERSION")
+    # The app's user, from the same address, still gets its database.
+    app = psql(host, secrets(host)["pgstack_db_password"], "-h", mine, "-p", "6432", "-U", "app", "-d", "app",
+               "-c", "SELECT 1")  # fmt: skip
+    assert app.rc == 0 and app.stdout.strip() == "1", app.stderr
 
 
 def test_settings_follow_the_version(host) -> None:

@@ -174,6 +174,22 @@ def test_postgres_admits_what_host_mode_admits(stack) -> None:
     ]
 
 
+def test_the_admin_reaches_the_console_from_pgbouncers_container_only(stack) -> None:
+    """Over loopback in the container (Stack.psql_admin) yes; from the
+    project network, as from web, no: pgbouncer_hba.conf rejects it."""
+    password = VARS["pgstack_pgbouncer_admin_password"]
+    refused = stack.run(
+        "exec -T -e PGPASSWORD=%s pgbouncer psql --no-psqlrc -At -h pgbouncer -U pgbouncer_admin -d pgbouncer -c %s",
+        password, "SHOW VERSION",
+    )  # fmt: skip
+    assert refused.rc != 0 and "rejected" in refused.stderr, refused.stderr
+    assert stack.psql_admin("SHOW VERSION")
+    app = stack.run(
+        "exec -T -e PGPASSWORD=%s pgbouncer psql --no-psqlrc -At -h pgbouncer -U app -d app -c %s", PASSWORD, "SELECT 1"
+    )
+    assert app.rc == 0 and app.stdout.strip() == "1", app.stderr
+
+
 def test_app_role_has_only_the_rights_it_needs(stack) -> None:
     flags = stack.psql_db(
         "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls"

@@ -48,6 +48,7 @@ run "collection build, install, pgstack.pgbouncer.deploy by name" installed_coll
 run "molecule test -s default (Debian 13 + 12, host mode)" molecule test -s default
 run "molecule test -s docker (Compose mode on this Docker host)" molecule test -s docker
 run "molecule test -s rollback (bypass and restore drill, both modes)" molecule test -s rollback
+run "molecule test -s scaleout (two pooler hosts, two app hosts, one of them both)" molecule test -s scaleout
 stage_end
 
 printf '\nwhole test command: %ss\n' "$((SECONDS - started))"

@@ -9,6 +9,8 @@ the rollback scenario's operations and the Docker scenario's rolling restart.
 Clients in threads send writes (POST /notes, 201), reads (GET /notes, 200),
 slow transactions (POST /notes/slow: insert, pg_sleep, commit; 201) and a few
 GET /healthz (200, counted by "via"); at most one slow transaction at a time.
+A mix may add steps (GET /notes/steps, 200: two transactions slow_seconds
+apart on one connection, which a pooler closing idle clients cuts).
 Only to 127.0.0.1, each request with a timeout, and bounded in time and in
 count: a runaway load stops by itself. Writes' bodies are "<tag>-<n>": give
 each run its own tag to find its rows.
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 MIX = {"write": 4, "read": 4, "slow": 1, "health": 1}
-PATHS = {"write": "/notes", "read": "/notes", "slow": "/notes/slow", "health": "/healthz"}
+PATHS = {"write": "/notes", "read": "/notes", "slow": "/notes/slow", "health": "/healthz", "steps": "/notes/steps"}
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,12 @@ class Load:
         fields = {"body": body, **({"seconds": str(self.slow_seconds)} if kind == "slow" else {})}
         data = urlencode(fields).encode() if body else None
         expected, timeout = (201, self.timeout + self.slow_seconds) if body else (200, self.timeout)
+        query = f"?seconds={self.slow_seconds}" if kind == "steps" else ""
+        if kind == "steps":
+            timeout += self.slow_seconds
         start, error, via = time.monotonic(), "", ""
         try:
-            with urllib.request.urlopen(self.base_url + PATHS[kind], data=data, timeout=timeout) as response:
+            with urllib.request.urlopen(self.base_url + PATHS[kind] + query, data=data, timeout=timeout) as response:
                 status, answer = response.status, response.read()
             if status != expected:
                 error = f"HTTP {status}"

@@ -187,6 +187,9 @@ def integer(low: int, high: int | None = None) -> Rule:
 PORT = integer(1, 65535)
 # pgbouncer_processes: a peer_id each, one per core at most is what makes sense.
 PROCESSES = integer(1, 64)
+# pgbouncer_peers: peer_id is 100 x the host's place + the process, at most 16383.
+MAX_PEER_HOSTS = 163
+LOAD_BALANCE_NEEDS = "needs webapp_pooler_fallback off: libpq would shuffle PostgreSQL in with the poolers"
 COUNT = integer(1)
 NON_NEGATIVE = integer(0)
 
@@ -538,8 +541,17 @@ def postgres_problems(values: Mapping[str, Any], inventory_hosts: Iterable[str] 
     return check.problems
 
 
-def pgbouncer_problems(values: Mapping[str, Any], postgres_hosts: Iterable[str] | None = None) -> list[str]:
-    """Problems with the pgbouncer role's variables; postgres_hosts are the inventory's group postgres."""
+def pgbouncer_problems(
+    values: Mapping[str, Any],
+    postgres_hosts: Iterable[str] | None = None,
+    pooler_hosts: Iterable[str] | None = None,
+    this_host: str | None = None,
+) -> list[str]:
+    """Problems with the pgbouncer role's variables.
+
+    postgres_hosts and pooler_hosts are the inventory's groups postgres and
+    pgbouncer, this_host the host whose variables these are.
+    """
     check = Checker(values)
     check.check("pgbouncer_listen_addr", listen_addr)
     check.check("pgbouncer_listen_port", PORT)
@@ -605,6 +617,13 @@ def pgbouncer_problems(values: Mapping[str, Any], postgres_hosts: Iterable[str] 
     # role (tasks/processes_check.yml): only the host knows it.
     check.tls_files("pgbouncer_client_tls", "pgbouncer_tls")
     check.check("pgbouncer_processes", PROCESSES)
+    peers = check.sequence("pgbouncer_peers", inventory_host(pooler_hosts, "a host of group pgbouncer"))
+    if this_host is not None and peers and this_host not in peers:
+        check.add("pgbouncer_peers", f"does not name this host, {show(this_host)}")
+    elif len(peers) != len(set(map(str, peers))):
+        check.add("pgbouncer_peers", "names a host twice")
+    elif len(peers) > MAX_PEER_HOSTS:
+        check.add("pgbouncer_peers", f"has {len(peers)} hosts; peer_id (100 x host + process) fits {MAX_PEER_HOSTS}")
     check.check("pgbouncer_drain_timeout", COUNT)
     check.check("pgbouncer_console_retries", NON_NEGATIVE)
     check.check("pgbouncer_pause_timeout", COUNT)
@@ -622,7 +641,9 @@ def webapp_problems(values: Mapping[str, Any]) -> list[str]:
     check.check("webapp_db_name", text(SQL_NAME, "a lower-case SQL name"))
     check.check("webapp_db_user", text(SQL_NAME, "a lower-case SQL name"))
     check.check("webapp_db_password", secret(12))
-    check.check("webapp_pooler_host", url_host)
+    check.sequence("webapp_pooler_hosts", url_host, required=True)
+    if is_true(values.get("webapp_pooler_load_balance")) and is_true(values.get("webapp_pooler_fallback")):
+        check.add("webapp_pooler_load_balance", LOAD_BALANCE_NEEDS)
     check.check("webapp_pooler_port", PORT)
     check.check("webapp_db_host", url_host)
     check.check("webapp_db_port", PORT)

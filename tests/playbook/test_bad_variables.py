@@ -275,7 +275,7 @@ CASES = [
     case(e(webapp_env_file="/etc/pgstack.env"), "webapp_env_file"),
     case(e(webapp_app_dir="relative/dir"), "webapp_app_dir"),
     case(e(webapp_listen_address="0.0.0.0 --reload"), "webapp_listen_address"),
-    case(e(webapp_pooler_host="pool@evil"), "webapp_pooler_host"),
+    case(e(webapp_pooler_hosts=["pool@evil"]), "webapp_pooler_hosts"),
     case(e(webapp_conn_max_age=-1), "webapp_conn_max_age"),
     case(e(webapp_manage_command="migrate"), "webapp_manage_command"),
     case(e(webapp_source_dir="/nonexistent/project/"), "webapp_source_dir"),
@@ -368,6 +368,34 @@ def test_pools_larger_than_max_connections_stop_before_any_change(deploy: Callab
     assert "postgres_max_connections 100 leaves 97" in output, output
     assert "PLAY [Deploy PostgreSQL]" not in output, output
     assert_no_secret_shown(output, secrets_of(["-e", "pgbouncer_default_pool_size=100"]))
+
+
+# A second pooler host, this machine again under another name: Debian 12's
+# PgBouncer 1.18 has no [peers], so each peers with itself alone.
+TWO_POOLERS = INVENTORY.replace(
+    "    pgbouncer: {hosts: {localhost: {}}}",
+    "    pgbouncer:\n"
+    "      vars: {pgbouncer_peers: ['{{ inventory_hostname }}']}\n"
+    "      hosts: {localhost: {pgbouncer_default_pool_size: 60}, pool2: {pgbouncer_default_pool_size: 30}}",
+)
+
+
+def test_the_budget_counts_every_pooler_host(deploy: Callable[..., Any]) -> None:
+    # (60 + 5 reserve) on localhost, (30 + 5) on pool2; the app host 2 workers + 1.
+    result = deploy(inventory=TWO_POOLERS)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "may be asked for 103 connections (localhost: 65, pool2: 35, localhost: 3)" in output, output
+    assert "PLAY [Deploy PostgreSQL]" not in output, output
+
+
+@ON_DEBIAN_12
+def test_peers_across_pooler_hosts_need_pgbouncer_1_19(deploy: Callable[..., Any]) -> None:
+    result = deploy(inventory=TWO_POOLERS.replace("      vars: {pgbouncer_peers: ['{{ inventory_hostname }}']}\n", ""))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "pgbouncer_peers: 2 hosts needs PgBouncer 1.19 or later ([peers])" in output, output
+    assert "PLAY [Deploy PostgreSQL]" not in output, output
 
 
 def test_missing_secret_is_named(deploy: Callable[..., Any]) -> None:

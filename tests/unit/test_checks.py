@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from plugins.filter.checks import (
+    LOAD_BALANCE_NEEDS,
     PGBOUNCER_MANAGED,
     PGBOUNCER_TLS_MANAGED,
     POSTGRES_ELSEWHERE,
@@ -87,6 +88,8 @@ PGBOUNCER: dict[str, Any] = {
     "pgbouncer_stats_users": ["monitoring"],
     "pgbouncer_settings": {"server_reset_query": "DISCARD ALL", "log_connections": 0, "tcp_keepalive": 1},
     "pgbouncer_processes": 2,
+    "pgbouncer_peers": ["pool1", "pool2"],
+    "pgbouncer_restart_drain": False,
     "pgbouncer_drain_timeout": 60,
     "pgbouncer_console_command": "SHOW POOLS",
     "pgbouncer_console_retries": 5,
@@ -115,7 +118,8 @@ WEBAPP: dict[str, Any] = {
     "webapp_db_user": "app",
     "webapp_db_password": "a-good-long-password/with:odd@chars",
     "webapp_db_path": "auto",
-    "webapp_pooler_host": "10.0.0.3",
+    "webapp_pooler_hosts": ["10.0.0.3", "pool2.example.com"],
+    "webapp_pooler_load_balance": False,
     "webapp_pooler_port": 6432,
     "webapp_pooler_fallback": True,
     "webapp_db_host": "[2001:db8::2]",
@@ -156,7 +160,9 @@ GOOD = {"postgres": POSTGRES, "pgbouncer": PGBOUNCER, "webapp": WEBAPP}
 INVENTORY = ["db1", "pool1", "web1"]
 CHECKS = {
     "postgres": partial(postgres_problems, inventory_hosts=INVENTORY),
-    "pgbouncer": partial(pgbouncer_problems, postgres_hosts=["db1"]),
+    "pgbouncer": partial(
+        pgbouncer_problems, postgres_hosts=["db1"], pooler_hosts=["pool1", "pool2"], this_host="pool1"
+    ),
     "webapp": webapp_problems,
 }
 WRONG_TYPES = [None, True, -1, 1.5, "", "x y", "a\nb", [], ["a\nb"], {}, {"a": "b"}, [{"name": 1}]]
@@ -291,6 +297,14 @@ def test_the_filters_are_registered() -> None:
         ("pgbouncer", {"pgbouncer_max_client_conn": True}, "pgbouncer_max_client_conn: must be a whole number"),
         ("pgbouncer", {"pgbouncer_processes": 0}, "pgbouncer_processes: must be 1-64, got 0"),
         ("pgbouncer", {"pgbouncer_processes": 65}, "pgbouncer_processes: must be 1-64, got 65"),
+        (
+            "pgbouncer",
+            {"pgbouncer_peers": ["pool1", "db1"]},
+            "pgbouncer_peers[1]: 'db1' is not a host of group pgbouncer",
+        ),
+        ("pgbouncer", {"pgbouncer_peers": ["pool2"]}, "pgbouncer_peers: does not name this host, 'pool1'"),
+        ("pgbouncer", {"pgbouncer_peers": ["pool1", "pool1"]}, "pgbouncer_peers: names a host twice"),
+        ("pgbouncer", {"pgbouncer_peers": "pool1"}, "pgbouncer_peers: must be a list, got 'pool1'"),
         ("pgbouncer", {"pgbouncer_processes": "2", "pgbouncer_mode": "docker"}, None),
         ("pgbouncer", {"pgbouncer_settings": {"peer_id": 3}}, "pgbouncer_settings.peer_id: is written by the role"),
         ("pgbouncer", {"pgbouncer_drain_timeout": 0}, "pgbouncer_drain_timeout: must be 1 or more"),
@@ -337,7 +351,17 @@ def test_the_filters_are_registered() -> None:
         ("webapp", {"webapp_pip_find_links": "/srv/wheels --pre"}, "webapp_pip_find_links:"),
         # webapp: env file, systemd unit, Compose.
         ("webapp", {"webapp_db_name": "app\nX=1"}, "webapp_db_name:"),
-        ("webapp", {"webapp_pooler_host": "2001:db8::3"}, "webapp_pooler_host: '2001:db8::3' is an IPv6 address"),
+        (
+            "webapp",
+            {"webapp_pooler_hosts": ["10.0.0.3", "2001:db8::3"]},
+            "webapp_pooler_hosts[1]: '2001:db8::3' is an IPv6 address",
+        ),
+        ("webapp", {"webapp_pooler_hosts": []}, "webapp_pooler_hosts: must have at least one entry"),
+        (
+            "webapp",
+            {"webapp_pooler_load_balance": True},
+            "webapp_pooler_load_balance: " + LOAD_BALANCE_NEEDS,
+        ),
         ("webapp", {"webapp_db_host": "db/evil"}, "webapp_db_host:"),
         ("webapp", {"webapp_db_port": 0}, "webapp_db_port:"),
         ("webapp", {"webapp_secret_key": "x" * 31}, "webapp_secret_key: must be at least 32 characters"),

@@ -6,7 +6,6 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import testinfra
@@ -14,6 +13,9 @@ from testinfra.utils.ansible_runner import AnsibleRunner
 
 # The scenarios' shared helpers (molecule/shared: tls_checks.py), found by name.
 sys.path.insert(0, str(Path(__file__).parents[2] / "shared"))
+
+# Re-exported for the tests (both the demo and the Wagtail site).
+from app_env import ENV_FILE, endpoints, environment  # noqa: E402, F401
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 RUNNER = AnsibleRunner(INVENTORY)
@@ -41,28 +43,6 @@ def variables(name: str) -> dict:
 def address(name: str) -> str:
     """The host's address on the test network (what the roles call default_ipv4)."""
     return get_host(name).interface("eth0").addresses[0]
-
-
-# The app's environment file on an app host (both the demo and the Wagtail site).
-ENV_FILE = "/etc/pgstack-webapp/env"
-
-
-def environment(host: testinfra.host.Host) -> dict[str, str]:
-    """The app's environment file, name: value."""
-    lines = host.file(ENV_FILE).content_string.splitlines()
-    pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
-    return {key: value.strip('"') for key, value in pairs}
-
-
-def endpoints(url: str) -> list[tuple[str, int]]:
-    """The (host, port) a postgres:// URL names, in order: its own, or libpq's
-    host=a,b&port=1,2 list (webapp_pooler_fallback)."""
-    parts = urlsplit(url)
-    if parts.hostname:
-        return [(parts.hostname, parts.port)]
-    query = parse_qs(parts.query)
-    hosts, ports = query["host"][0].split(","), query["port"][0].split(",")
-    return [(h, int(p)) for h, p in zip(hosts, ports, strict=True)]
 
 
 def psql(host: testinfra.host.Host, password: str, *args: str) -> testinfra.backend.base.CommandResult:

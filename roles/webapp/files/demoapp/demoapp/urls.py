@@ -6,4 +6,5 @@ urlpatterns = [
     path("healthz", views.healthz),
     path("notes", views.notes),
     path("notes/slow", views.slow_note),
+    path("notes/steps", views.steps),
 ]

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+import time
 
 from django.db import connection, transaction
 from django.http import HttpRequest, JsonResponse
@@ -119,3 +120,22 @@ def slow_note(request: HttpRequest) -> JsonResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_sleep(%s)", [seconds])
     return JsonResponse({"id": note.id, "body": note.body, "seconds": seconds}, status=201)
+
+
+def steps(request: HttpRequest) -> JsonResponse:
+    """GET seconds: two transactions on one connection, that long apart.
+
+    Between them the client keeps its connection to PgBouncer while no server
+    connection is held (transaction pooling): a pooler that closes its
+    clients once no transaction runs (a restart) fails this request; one
+    that waits for its clients to leave (a drain) does not.
+    """
+    try:
+        seconds = float(request.GET.get("seconds", "0.5"))
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= SLOW_MAX_SECONDS:
+        return JsonResponse({"error": f"seconds (0 to {SLOW_MAX_SECONDS:g}) is required"}, status=400)
+    first = Note.objects.count()
+    time.sleep(seconds)
+    return JsonResponse({"count": first, "then": Note.objects.count(), "seconds": seconds})

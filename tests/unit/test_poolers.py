@@ -1,0 +1,39 @@
+"""Which poolers an app host's DATABASE_URL names, and in which order."""
+
+from __future__ import annotations
+
+import pytest
+
+from plugins.filter.poolers import poolers_for
+
+FACTS = {
+    "pool1": {"ansible_facts": {"default_ipv4": {"address": "10.0.0.11"}}},
+    "pool2": {"ansible_facts": {"default_ipv4": {"address": "10.0.0.12"}}},
+    "pool3": {"ansible_facts": {}},
+}
+
+
+@pytest.mark.parametrize(
+    ("app_host", "expected"),
+    [
+        ("web1", ["10.0.0.11", "10.0.0.12", "pool3"]),
+        ("web2", ["10.0.0.12", "pool3", "10.0.0.11"]),
+        ("web3", ["pool3", "10.0.0.11", "10.0.0.12"]),
+        ("web4", ["10.0.0.11", "10.0.0.12", "pool3"]),
+    ],
+)
+def test_each_app_host_starts_at_a_pooler_of_its_own_in_turn(app_host: str, expected: list[str]) -> None:
+    apps = ["web1", "web2", "web3", "web4"]
+    assert poolers_for(["pool1", "pool2", "pool3"], app_host, apps, FACTS) == expected
+
+
+def test_a_pooler_beside_the_app_comes_first_over_loopback() -> None:
+    apps = ["pool2", "web1"]
+    assert poolers_for(["pool1", "pool2"], "pool2", apps, FACTS) == ["127.0.0.1", "10.0.0.11"]
+    # The co-located app host takes no turn from the others.
+    assert poolers_for(["pool1", "pool2"], "web1", apps, FACTS) == ["10.0.0.11", "10.0.0.12"]
+
+
+def test_one_pooler_is_the_only_choice() -> None:
+    assert poolers_for(["pool1"], "web2", ["web1", "web2"], FACTS) == ["10.0.0.11"]
+    assert poolers_for([], "web1", ["web1"], FACTS) == []

@@ -389,6 +389,30 @@ def test_the_budget_counts_every_pooler_host(deploy: Callable[..., Any]) -> None
     assert "PLAY [Deploy PostgreSQL]" not in output, output
 
 
+@pytest.mark.parametrize(
+    ("inventory", "message"),
+    [
+        (
+            TWO_POOLERS,
+            "pgbouncer_postgres_host: in Docker mode PgBouncer runs in the Compose project of its PostgreSQL",
+        ),
+        (
+            INVENTORY.replace("    webapp: {hosts: {localhost: {}}}", "    webapp: {hosts: {localhost: {}, web2: {}}}"),
+            "webapp_mode: in Docker mode the app runs in the Compose project of its PgBouncer and PostgreSQL",
+        ),
+    ],
+    ids=["pooler-apart", "app-apart"],
+)
+def test_docker_mode_keeps_the_stack_on_one_docker_host(
+    deploy: Callable[..., Any], inventory: str, message: str
+) -> None:
+    result = deploy(*docker(), inventory=inventory)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert message in output, output
+    assert "PLAY [Deploy PostgreSQL]" not in output, output
+
+
 @ON_DEBIAN_12
 def test_peers_across_pooler_hosts_need_pgbouncer_1_19(deploy: Callable[..., Any]) -> None:
     result = deploy(inventory=TWO_POOLERS.replace("      vars: {pgbouncer_peers: ['{{ inventory_hostname }}']}\n", ""))

@@ -11,7 +11,9 @@ alone. Through real connections:
    (the preflight's own message, read from the converge);
 3. a cancel request handed to the other pooler host (a forwarder standing
    for a load balancer) still cancels the query: [peers] across hosts;
-4. playbooks/upgrade.yml (-e pgbouncer_upgrade=true) under load on both app
+4. deploy.yml --limit pool changes nothing (the addresses of PostgreSQL
+   and of the other pooler come from facts read for the run);
+   playbooks/upgrade.yml (-e pgbouncer_upgrade=true) under load on both app
    hosts: every PgBouncer is a new process, 0 failed requests, every
    acknowledged write is in PostgreSQL;
 5. pgstack-so-pool killed (docker kill: the host is gone) under load: the
@@ -198,6 +200,14 @@ def test_the_budget_counts_every_pooler_host() -> None:
     assert sorted(name for name, _ in clients) == sorted([POOL, WEB1, WEB1, WEB2]), clients
     assert sum(int(count) for _, count in clients) == int(found.group(1))
     assert "PLAY [Deploy PostgreSQL]" not in result.stdout
+
+
+def test_a_deploy_narrowed_to_one_pooler_host_changes_nothing() -> None:
+    # pgbouncer.ini names PostgreSQL and the other pooler by address, from
+    # facts of hosts --limit leaves out of the play.
+    output = ansible("deploy.yml", "--limit", POOL)
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)
+    assert recap == [(POOL, "0")], output[-4000:]
 
 
 def test_a_rolling_upgrade_fails_no_request() -> None:

@@ -21,29 +21,53 @@ def address(host: str, hostvars: Mapping[str, Any]) -> str:
         return host
 
 
-def poolers_for(
-    poolers: Sequence[str], app_host: str, app_hosts: Sequence[str], hostvars: Mapping[str, Any]
-) -> list[str]:
-    """The addresses of the pooler hosts for app_host's URL, the first one its own.
+def _in_order(poolers: Sequence[str], app_host: str, app_hosts: Sequence[str]) -> list[str]:
+    """The pooler hosts' inventory names in the order app_host tries them.
 
     An app host that is a pooler host too (PgBouncer beside the app) goes to
-    its own PgBouncer over loopback, then the other poolers. Other app hosts
-    start at a pooler of their own in turn (the i-th app host at the i-th
-    pooler, round the list), so that each pooler takes a share of the app
-    hosts, and go on round the list.
+    its own PgBouncer first, then the other poolers. Other app hosts start at
+    a pooler of their own in turn (the i-th app host at the i-th pooler,
+    round the list), so that each pooler takes a share of the app hosts, and
+    go on round the list.
     """
     poolers = list(poolers)
     if app_host in poolers:
-        return [LOOPBACK] + [address(pooler, hostvars) for pooler in poolers if pooler != app_host]
+        return [app_host] + [pooler for pooler in poolers if pooler != app_host]
     if not poolers:
         return []
     others = [host for host in app_hosts if host not in poolers]
     start = others.index(app_host) % len(poolers) if app_host in others else 0
-    return [address(pooler, hostvars) for pooler in poolers[start:] + poolers[:start]]
+    return poolers[start:] + poolers[:start]
+
+
+def poolers_for(
+    poolers: Sequence[str], app_host: str, app_hosts: Sequence[str], hostvars: Mapping[str, Any]
+) -> list[str]:
+    """The addresses of the pooler hosts for app_host's URL (host mode), its
+    own PgBouncer, if it has one, over loopback."""
+    return [LOOPBACK if pooler == app_host else address(pooler, hostvars)
+            for pooler in _in_order(poolers, app_host, app_hosts)]
+
+
+def pooler_endpoints(
+    poolers: Sequence[str],
+    app_host: str,
+    app_hosts: Sequence[str],
+    hostvars: Mapping[str, Any],
+    own: Sequence[Any],
+    default_port: int,
+) -> list[list[Any]]:
+    """[host, port] of each pooler host for app_host's URL (Docker mode), in
+    poolers_for's order: its own PgBouncer at ``own`` (the service on the
+    project network), the others at their address and published
+    pgbouncer_listen_port (default_port unless the inventory sets it)."""
+    return [list(own) if pooler == app_host
+            else [address(pooler, hostvars), int(hostvars.get(pooler, {}).get("pgbouncer_listen_port", default_port))]
+            for pooler in _in_order(poolers, app_host, app_hosts)]
 
 
 class FilterModule:
     """pgstack.pgbouncer filters."""
 
     def filters(self) -> dict[str, object]:
-        return {"poolers_for": poolers_for}
+        return {"poolers_for": poolers_for, "pooler_endpoints": pooler_endpoints}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.filter.poolers import poolers_for
+from plugins.filter.poolers import pooler_endpoints, poolers_for
 
 FACTS = {
     "pool1": {"ansible_facts": {"default_ipv4": {"address": "10.0.0.11"}}},
@@ -37,3 +37,16 @@ def test_a_pooler_beside_the_app_comes_first_over_loopback() -> None:
 def test_one_pooler_is_the_only_choice() -> None:
     assert poolers_for(["pool1"], "web2", ["web1", "web2"], FACTS) == ["10.0.0.11"]
     assert poolers_for([], "web1", ["web1"], FACTS) == []
+
+
+def test_docker_endpoints_own_service_first_then_published_ports() -> None:
+    facts = {**FACTS, "pool2": {**FACTS["pool2"], "pgbouncer_listen_port": 16435}}
+    own = ["pgbouncer", 5432]
+    # A Docker host with PgBouncer: its own service first, on the project network.
+    assert pooler_endpoints(["pool1", "pool2"], "pool1", ["pool1", "pool2"], facts, own, 6432) == [
+        ["pgbouncer", 5432], ["10.0.0.12", 16435]]
+    assert pooler_endpoints(["pool1", "pool2"], "pool2", ["pool1", "pool2"], facts, own, 6432) == [
+        ["pgbouncer", 5432], ["10.0.0.11", 6432]]
+    # An app-only Docker host: every pooler at its address and published port, in its turn.
+    assert pooler_endpoints(["pool1", "pool2"], "web2", ["web1", "web2"], facts, own, 6432) == [
+        ["10.0.0.12", 16435], ["10.0.0.11", 6432]]

@@ -11,9 +11,13 @@ ENV_FILE = "/etc/pgstack-webapp/env"
 
 def environment(host: Any) -> dict[str, str]:
     """The app's environment file on a testinfra host, name: value."""
-    lines = host.file(ENV_FILE).content_string.splitlines()
-    pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
-    return {key: value.strip('"') for key, value in pairs}
+    return parse(host.file(ENV_FILE).content_string)
+
+
+def parse(text: str) -> dict[str, str]:
+    """An environment file's lines, name: value (systemd's quotes or Compose's)."""
+    pairs = (line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return {key: value.strip("\"'") for key, value in pairs}
 
 
 def endpoints(url: str) -> list[tuple[str, int]]:

@@ -2,6 +2,7 @@
 
     python3 - COUNT                      through DATABASE_URL_POOLED
     python3 - COUNT FIRST SECOND [PORT]  through a forwarder to two poolers
+                                         (each ADDRESS or ADDRESS:PORT)
 
 Reads DATABASE_URL_POOLED from the environment (the app's env file), opens a
 new connection for each of COUNT queries of pg_sleep(SLEEP), cancels each
@@ -31,8 +32,8 @@ import time
 import psycopg
 
 COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-POOLERS = sys.argv[2:4]
 PORT = int(sys.argv[4]) if len(sys.argv) > 4 else 6432
+POOLERS = [(host, int(port or PORT)) for host, _, port in (arg.partition(":") for arg in sys.argv[2:4])]
 SLEEP = 5
 CANCEL_AFTER = 0.5
 
@@ -56,7 +57,7 @@ def forward(listener: socket.socket) -> None:
     accepted = 0
     while True:
         client, _ = listener.accept()
-        server = socket.create_connection((POOLERS[min(accepted, 1)], PORT), timeout=5)
+        server = socket.create_connection(POOLERS[min(accepted, 1)], timeout=5)
         server.settimeout(None)
         accepted += 1
         for source, sink in ((client, server), (server, client)):

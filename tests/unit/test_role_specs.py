@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,17 @@ def test_an_option_has_one_type_in_every_entry_point(role: str) -> None:
         for name, option in (spec.get("options") or {}).items():
             kind = (option["type"], option.get("elements"), tuple(option.get("choices") or ()))
             assert types.setdefault(name, kind) == kind, f"{entry}: {name}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_task_include_names_its_file_from_the_role_s_tasks(role: str) -> None:
+    """A file in tasks/host/ or tasks/docker/ includes (include_tasks, at run
+    time) its neighbours as host/x.yml or docker/x.yml: Ansible looks for a
+    bare x.yml in the role's tasks/ and then beside the playbook before beside
+    the including file, so a bare upgrade.yml ran playbooks/upgrade.yml (a
+    Docker upgrade, 2026-12-07). import_tasks finds its neighbours."""
+    for path in (ROOT / role / "tasks").glob("*/*.yml"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            found = re.search(r"include_tasks: +(\S+)", line)
+            if found and not (ROOT / role / "tasks" / found.group(1)).is_file():
+                raise AssertionError(f"{path}:{number}: {found.group(1)} is not a file of {role}/tasks/")

@@ -1,4 +1,5 @@
-"""Which pooler hosts an app host's DATABASE_URL names, in which order.
+"""Where hosts reach each other: a host's address, the pooler hosts an app
+host's DATABASE_URL names and in which order, the peers a PgBouncer names.
 
 libpq tries the hosts of a multi-host URL in order and takes the first that
 answers: the order is where an app host's connections go while all poolers
@@ -66,8 +67,35 @@ def pooler_endpoints(
             for pooler in _in_order(poolers, app_host, app_hosts)]
 
 
+def remote_peers(
+    peer_hosts: Sequence[str], this_host: str, hostvars: Mapping[str, Any], default_port: int
+) -> list[dict[str, Any]]:
+    """The [peers] entries for the processes of the other peer hosts.
+
+    Every process of the host at place i of peer_hosts (the same list on
+    each host) has peer_id 100 x i + its number (1..pgbouncer_processes); all
+    of a host's processes are reached at its address and
+    pgbouncer_listen_port (default_port unless the inventory sets it), where
+    whichever process takes a cancel forwards it on to its own peers.
+    """
+    peers = []
+    for place, peer in enumerate(peer_hosts):
+        if peer == this_host:
+            continue
+        values = hostvars.get(peer, {})
+        port = int(values.get("pgbouncer_listen_port", default_port))
+        for process in range(1, int(values.get("pgbouncer_processes", 1)) + 1):
+            peers.append({"id": 100 * place + process, "host": address(peer, hostvars), "port": port})
+    return peers
+
+
 class FilterModule:
     """pgstack.pgbouncer filters."""
 
     def filters(self) -> dict[str, object]:
-        return {"poolers_for": poolers_for, "pooler_endpoints": pooler_endpoints}
+        return {
+            "address": address,
+            "poolers_for": poolers_for,
+            "pooler_endpoints": pooler_endpoints,
+            "remote_peers": remote_peers,
+        }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.filter.poolers import pooler_endpoints, poolers_for
+from plugins.filter.poolers import pooler_endpoints, poolers_for, remote_peers
 
 FACTS = {
     "pool1": {"ansible_facts": {"default_ipv4": {"address": "10.0.0.11"}}},
@@ -50,3 +50,14 @@ def test_docker_endpoints_own_service_first_then_published_ports() -> None:
     # An app-only Docker host: every pooler at its address and published port, in its turn.
     assert pooler_endpoints(["pool1", "pool2"], "web2", ["web1", "web2"], facts, own, 6432) == [
         ["10.0.0.12", 16435], ["10.0.0.11", 6432]]
+
+
+def test_remote_peers_name_each_process_of_the_other_hosts() -> None:
+    facts = {**FACTS, "pool2": {**FACTS["pool2"], "pgbouncer_processes": 2, "pgbouncer_listen_port": 16442}}
+    # pool1 is at place 0, pool2 at 1 (two processes), pool3 at 2 (no facts: its name).
+    assert remote_peers(["pool1", "pool2", "pool3"], "pool1", facts, 6432) == [
+        {"id": 101, "host": "10.0.0.12", "port": 16442},
+        {"id": 102, "host": "10.0.0.12", "port": 16442},
+        {"id": 201, "host": "pool3", "port": 6432},
+    ]
+    assert remote_peers(["pool1"], "pool1", facts, 6432) == []

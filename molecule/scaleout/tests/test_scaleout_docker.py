@@ -68,11 +68,14 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     remove_projects()
     # The collection's CA and certificates, out of the scenario's directory.
     arguments = ["-e", f"pgstack_tls_dir={tmp_path_factory.mktemp('tls')}"]
-    began = time.monotonic()
-    ansible("deploy.yml", *arguments, inventory=DOCKER_INVENTORY)
-    print(f"\ndeploy.yml on two Docker hosts: {time.monotonic() - began:.0f} s")
-    yield arguments
-    remove_projects()
+    try:
+        began = time.monotonic()
+        ansible("deploy.yml", *arguments, inventory=DOCKER_INVENTORY)
+        print(f"\ndeploy.yml on two Docker hosts: {time.monotonic() - began:.0f} s")
+        yield arguments
+    finally:
+        # A failed deploy too: no project is left running.
+        remove_projects()
 
 
 def address() -> str:

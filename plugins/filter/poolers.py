@@ -14,10 +14,17 @@ from typing import Any
 LOOPBACK = "127.0.0.1"
 
 
+def _vars(host: str, hostvars: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The host's variables; none for a name the inventory does not hold
+    (Ansible's hostvars answers those with an undefined value, not KeyError,
+    and the variable naming it is reported by the checks)."""
+    return hostvars[host] if host in hostvars else {}
+
+
 def address(host: str, hostvars: Mapping[str, Any]) -> str:
     """The host's default IPv4 address from its facts, else its inventory name."""
     try:
-        return str(hostvars[host]["ansible_facts"]["default_ipv4"]["address"])
+        return str(_vars(host, hostvars)["ansible_facts"]["default_ipv4"]["address"])
     except (KeyError, TypeError):
         return host
 
@@ -63,7 +70,7 @@ def pooler_endpoints(
     project network), the others at their address and published
     pgbouncer_listen_port (default_port unless the inventory sets it)."""
     return [list(own) if pooler == app_host
-            else [address(pooler, hostvars), int(hostvars.get(pooler, {}).get("pgbouncer_listen_port", default_port))]
+            else [address(pooler, hostvars), int(_vars(pooler, hostvars).get("pgbouncer_listen_port", default_port))]
             for pooler in _in_order(poolers, app_host, app_hosts)]
 
 
@@ -82,7 +89,7 @@ def remote_peers(
     for place, peer in enumerate(peer_hosts):
         if peer == this_host:
             continue
-        values = hostvars.get(peer, {})
+        values = _vars(peer, hostvars)
         port = int(values.get("pgbouncer_listen_port", default_port))
         for process in range(1, int(values.get("pgbouncer_processes", 1)) + 1):
             peers.append({"id": 100 * place + process, "host": address(peer, hostvars), "port": port})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.filter.poolers import pooler_endpoints, poolers_for, remote_peers
+from plugins.filter.poolers import address, pooler_endpoints, poolers_for, remote_peers
 
 FACTS = {
     "pool1": {"ansible_facts": {"default_ipv4": {"address": "10.0.0.11"}}},
@@ -61,3 +61,9 @@ def test_remote_peers_name_each_process_of_the_other_hosts() -> None:
         {"id": 201, "host": "pool3", "port": 6432},
     ]
     assert remote_peers(["pool1"], "pool1", facts, 6432) == []
+
+
+def test_a_host_the_inventory_does_not_hold_keeps_its_name() -> None:
+    assert address("nosuchhost", FACTS) == "nosuchhost"
+    peers = remote_peers(["pool1", "nosuchhost"], "pool1", FACTS, 6432)
+    assert peers == [{"id": 101, "host": "nosuchhost", "port": 6432}]

@@ -83,12 +83,12 @@ installed_collection() {
 # The rollback scenario bounds gaps in service to the tenth of a second: beside
 # it only the checks, which end while it still builds its hosts (create,
 # prepare and converge take 8 minutes or more; its bounded drill comes last).
-# Then two lanes of scenarios, each with its own containers, networks, ports
-# and Compose projects: the default scenario's bounds (a service back within
-# 5 s of a kill: 1.33 s measured beside another scenario) hold there, and
-# the docker and scaleout scenarios bound failed requests, not durations.
-# pytest on two workers: most of it is ansible-playbook runs, one core each
-# (171 s alone, 102 s on two workers).
+# Then the three other scenarios at once, each with its own containers,
+# networks, ports, Compose projects and images: the default scenario's bounds
+# (a service back within 5 s of a kill: 1.33 s measured beside another
+# scenario) hold there, and the docker and scaleout scenarios bound failed
+# requests, not durations. pytest on two workers: most of it is
+# ansible-playbook runs, one core each (171 s alone, 102 s on two workers).
 lanes \
   "yamllint" "yamllint --strict ." \
   "ansible-lint (production profile)" "ansible-lint --strict" \
@@ -99,6 +99,7 @@ lanes \
   "molecule test -s rollback (bypass and restore drill, both modes)" "molecule test -s rollback"
 lanes \
   "molecule test -s default (Debian 13 + 12, host mode)" "molecule test -s default" \
+  -- \
   "molecule test -s docker (Compose mode on this Docker host)" "molecule test -s docker" \
   -- \
   "molecule test -s scaleout (several pooler and app hosts, both modes)" "molecule test -s scaleout"

@@ -34,6 +34,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from command_lines import CommandLines
 from operations import OUTPUTS, Mode, ansible, ansible_run, inventory_vars, operations_under_load, sh
 
 SCENARIO = Path(__file__).parents[1]
@@ -67,44 +68,6 @@ BOUNDS = {
     "rollback.yml": Bound(seconds=20.0, failed_polls=int(20.0 / POLL_INTERVAL)),
     "restore.yml": Bound(seconds=5.0, failed_polls=int(5.0 / POLL_INTERVAL)),
 }
-
-
-@dataclass
-class CommandLines:
-    """Samples every process's command line on this machine, the test hosts'
-    included (containers share its kernel), from another thread."""
-
-    seen: set[str] = field(default_factory=set)
-    died: BaseException | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def __enter__(self) -> CommandLines:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                # Not Path.glob: it stats each entry, and a process gone meanwhile raised out of
-                # the loop and ended the sampling silently (a CI run, 2026-11-26).
-                for pid in os.listdir("/proc"):
-                    if not pid.isdigit():
-                        continue
-                    try:
-                        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-                    except OSError:
-                        continue  # the process has gone
-                    self.seen.add(raw.replace(b"\0", b" ").decode(errors="replace"))
-                time.sleep(0.005)
-        except BaseException as exc:  # noqa: BLE001 - any end but the asked one voids "none seen"
-            self.died = exc
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        if self.died is not None:
-            raise RuntimeError("the command line sampler stopped early: no claim on secrets can be made") from self.died
 
 
 def leaks(secrets: dict[str, str], *texts: str) -> list[str]:
@@ -308,7 +271,7 @@ def test_rollback_and_restore_lose_nothing(mode: Mode) -> None:
         # their bounds are checked once the drill has run too.
         missed = operations_under_load(mode)
         drill(mode)
-    found = leaks(mode.secrets, *command_lines.seen)
+    found = leaks(mode.secrets, *command_lines.lines)
     assert not found, f"on a command line while the playbooks ran: {found}"
     found = leaks(mode.secrets, *OUTPUTS)
     assert not found, f"in the output of ansible-playbook -vvv: {found}"
@@ -318,8 +281,8 @@ def test_rollback_and_restore_lose_nothing(mode: Mode) -> None:
         found = leaks(mode.secrets, log)
         assert not found, f"in sudo's log: {found}"
     print(
-        f"\n[{mode.name} mode] {len(OUTPUTS)} playbook runs (the drill's with -vvv), {len(command_lines.seen)}"
-        f" distinct command lines sampled: none of {len(mode.secrets)} secrets seen"
+        f"\n[{mode.name} mode] {len(OUTPUTS)} playbook runs (the drill's with -vvv), {len(command_lines.lines)}"
+        f" distinct command lines sampled (by {command_lines.source}): none of {len(mode.secrets)} secrets seen"
     )
     OUTPUTS.clear()
     assert not missed, "operations under load missed their bounds:\n" + "\n".join(missed)

@@ -21,12 +21,17 @@ def _vars(host: str, hostvars: Mapping[str, Any]) -> Mapping[str, Any]:
     return hostvars[host] if host in hostvars else {}
 
 
-def address(host: str, hostvars: Mapping[str, Any]) -> str:
-    """The host's default IPv4 address from its facts, else its inventory name."""
+def _address_in(values: Mapping[str, Any], host: str) -> str:
+    """The default IPv4 address in a host's variables, else its inventory name."""
     try:
-        return str(_vars(host, hostvars)["ansible_facts"]["default_ipv4"]["address"])
+        return str(values["ansible_facts"]["default_ipv4"]["address"])
     except (KeyError, TypeError):
         return host
+
+
+def address(host: str, hostvars: Mapping[str, Any]) -> str:
+    """The host's default IPv4 address from its facts, else its inventory name."""
+    return _address_in(_vars(host, hostvars), host)
 
 
 def _in_order(poolers: Sequence[str], app_host: str, app_hosts: Sequence[str]) -> list[str]:
@@ -69,9 +74,14 @@ def pooler_endpoints(
     poolers_for's order: its own PgBouncer at ``own`` (the service on the
     project network), the others at their address and published
     pgbouncer_listen_port (default_port unless the inventory sets it)."""
-    return [list(own) if pooler == app_host
-            else [address(pooler, hostvars), int(_vars(pooler, hostvars).get("pgbouncer_listen_port", default_port))]
-            for pooler in _in_order(poolers, app_host, app_hosts)]
+    endpoints = []
+    for pooler in _in_order(poolers, app_host, app_hosts):
+        if pooler == app_host:
+            endpoints.append(list(own))
+            continue
+        values = _vars(pooler, hostvars)  # each lookup computes all of that host's variables
+        endpoints.append([_address_in(values, pooler), int(values.get("pgbouncer_listen_port", default_port))])
+    return endpoints
 
 
 def remote_peers(
@@ -89,10 +99,10 @@ def remote_peers(
     for place, peer in enumerate(peer_hosts):
         if peer == this_host:
             continue
-        values = _vars(peer, hostvars)
-        port = int(values.get("pgbouncer_listen_port", default_port))
+        values = _vars(peer, hostvars)  # each lookup computes all of that host's variables
+        host, port = _address_in(values, peer), int(values.get("pgbouncer_listen_port", default_port))
         for process in range(1, int(values.get("pgbouncer_processes", 1)) + 1):
-            peers.append({"id": 100 * place + process, "host": address(peer, hostvars), "port": port})
+            peers.append({"id": 100 * place + process, "host": host, "port": port})
     return peers
 
 

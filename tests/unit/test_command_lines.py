@@ -3,22 +3,16 @@ rollback drill uses to show no secret is on a command line."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-# molecule/shared is no package: command_lines.py is loaded from its path, as the scenarios find it.
-MODULE_PY = Path(__file__).parents[2] / "molecule/shared/command_lines.py"
-_SPEC = importlib.util.spec_from_file_location("command_lines", MODULE_PY)
-assert _SPEC and _SPEC.loader
-command_lines = importlib.util.module_from_spec(_SPEC)
-sys.modules[_SPEC.name] = command_lines  # dataclasses look their module up there
-_SPEC.loader.exec_module(command_lines)
+from tests.unit.molecule_shared import load
+
+command_lines = load("command_lines")
 CommandLines = command_lines.CommandLines
 
 needs_connector = pytest.mark.skipif(

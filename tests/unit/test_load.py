@@ -3,26 +3,19 @@ that answers, fails or stalls on demand."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
 
-# molecule/shared is no package: load.py is loaded from its path, as the scenarios find it.
-LOAD_PY = Path(__file__).parents[2] / "molecule/shared/load.py"
-_SPEC = importlib.util.spec_from_file_location("rollback_load", LOAD_PY)
-assert _SPEC and _SPEC.loader
-load_module = importlib.util.module_from_spec(_SPEC)
-sys.modules[_SPEC.name] = load_module  # dataclasses look their module up there
-_SPEC.loader.exec_module(load_module)
+from tests.unit.molecule_shared import load
+
+load_module = load("load")
 Load = load_module.Load
 
 

@@ -224,6 +224,11 @@ def test_no_clear_text_password_outside_env_file(host) -> None:
         assert set(found) <= where, found
 
 
+# Answers in a row that count as served again: with 2 PgBouncer processes on
+# one port, 10 in a row all land on the same one with odds of 1 in 512.
+STEADY = 10
+
+
 def serving(host) -> bool:
     result = host.run("curl -s --max-time 2 %s/healthz", APP)
     try:
@@ -241,11 +246,21 @@ def test_killed_service_comes_back_by_itself(host, stack, service: str, bound: f
     pid = host.check_output("docker inspect -f '{{.State.Pid}}' %s", container)
     started = time.monotonic()
     host.check_output("kill -KILL %s", pid)
-    while not serving(host):
+    # Back means STEADY answers in a row: after db's crash each PgBouncer
+    # process returns its own cached login error ("the database system is
+    # starting up") for server_login_retry, so one answer could come from the
+    # process already back while the other still failed (CI: the next case
+    # then found the app failing).
+    took, in_a_row = 0.0, 0
+    while in_a_row < STEADY:
         assert time.monotonic() - started < 60, f"the app did not serve again within 60 s of killing {service}"
-        time.sleep(0.1)
-    took = time.monotonic() - started
-    print(f"\n[docker mode] {service} killed with SIGKILL: the app served again through PgBouncer after {took:.2f} s")
+        if serving(host):
+            took, in_a_row = took if in_a_row else time.monotonic() - started, in_a_row + 1
+        else:
+            in_a_row = 0
+            time.sleep(0.1)
+    print(f"\n[docker mode] {service} killed with SIGKILL: the app served again through PgBouncer after {took:.2f} s"
+          f" ({STEADY} answers in a row from then)")
     assert took <= bound, f"{service}: {took:.2f} s"
 
 

@@ -99,7 +99,8 @@ class CommandLines:
 
     def _read(self, pid: int | str) -> None:
         try:
-            raw = open(f"/proc/{pid}/cmdline", "rb").read()  # noqa: PTH123, SIM115 - the fastest read
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:  # noqa: PTH123 - no Path object per process
+                raw = cmdline.read()
         except OSError:
             return  # the process has gone
         if raw:
